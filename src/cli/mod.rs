@@ -1,0 +1,1 @@
+//! One-shot `plan` and `apply` from manifests. Owned by issue 6.

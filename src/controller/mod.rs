@@ -1,0 +1,1 @@
+//! The Kubernetes controller (`run`). Owned by issue 5.

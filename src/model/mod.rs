@@ -1,0 +1,399 @@
+//! The domain model shared by the planner, the cloud clients, the controller
+//! and the one-shot CLI. It knows no Kubernetes types and no vendor JSON:
+//! `crate::crd` turns custom resources into [`DesiredState`], the clients in
+//! `crate::cloud` fill [`ObservedState`] and execute [`Operation`]s, and
+//! `crate::plan` maps one onto the other.
+
+mod rule;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use rule::{Action, Direction, Ethertype, PortRange, Ports, Protocol, Remote, Rule};
+
+/// Which cloud an account talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Huawei,
+    Baidu,
+}
+
+impl ProviderKind {
+    /// Most ports the batch associate/disassociate call takes (seed 002).
+    /// Baidu's batch bind documents no limit; we use the same chunk size.
+    pub const MAX_BATCH_PORTS: usize = 20;
+
+    /// Most rules one batch-create call takes (Huawei only).
+    pub fn max_rules_per_create(self) -> usize {
+        match self {
+            ProviderKind::Huawei => 200,
+            ProviderKind::Baidu => 1,
+        }
+    }
+
+    /// Whether the order of a port's groups is meaningful and settable.
+    /// Huawei: yes (earlier groups take precedence, insert takes `index`).
+    /// Baidu: membership is a set per instance.
+    pub fn ordered_port_groups(self) -> bool {
+        matches!(self, ProviderKind::Huawei)
+    }
+
+    /// Most groups one port (Huawei) or instance (Baidu) may hold.
+    pub fn max_groups_per_port(self) -> usize {
+        match self {
+            ProviderKind::Huawei => 100,
+            ProviderKind::Baidu => 10,
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProviderKind::Huawei => "huawei",
+            ProviderKind::Baidu => "baidu",
+        })
+    }
+}
+
+/// Names the Kubernetes object an intent came from: `Kind/namespace/name`.
+/// Used to attribute plan steps, conflicts and guard decisions to objects.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectKey {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// A security group as plan steps refer to it: one that exists in the cloud,
+/// or one the same plan creates (named by its owning object until the create
+/// returns an id; the executor substitutes it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum GroupHandle {
+    Existing(String),
+    New(ObjectKey),
+}
+
+impl GroupHandle {
+    pub fn existing_id(&self) -> Option<&str> {
+        match self {
+            GroupHandle::Existing(id) => Some(id),
+            GroupHandle::New(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for GroupHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupHandle::Existing(id) => f.write_str(id),
+            GroupHandle::New(key) => write!(f, "<new {}>", key.name),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Observed state: what the cloud says now.
+// ---------------------------------------------------------------------------
+
+/// A rule as read from the cloud, with the cloud's id for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedRule {
+    /// Huawei rule id / Baidu `securityGroupRuleId`.
+    pub id: String,
+    pub rule: Rule,
+}
+
+/// A security group as read from the cloud.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub vpc_id: Option<String>,
+    /// Baidu `sgVersion`; `None` on Huawei.
+    pub version: Option<u64>,
+    /// Tags as key → value (used to find groups this controller created).
+    pub tags: BTreeMap<String, String>,
+    pub rules: Vec<ObservedRule>,
+}
+
+/// A port (Huawei) or instance (Baidu) and its groups, in the cloud's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedPort {
+    pub id: String,
+    pub groups: Vec<String>,
+}
+
+/// Everything the planner needs to know about the cloud for one account.
+/// Groups and ports the desired state names but the cloud lacks are simply
+/// absent from the maps.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedState {
+    pub groups: BTreeMap<String, ObservedGroup>,
+    pub ports: BTreeMap<String, ObservedPort>,
+}
+
+// ---------------------------------------------------------------------------
+// Desired state: what the manifests say, references already resolved.
+// ---------------------------------------------------------------------------
+
+/// How the controller may act on one object's intent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// Plan and apply.
+    #[default]
+    Apply,
+    /// `secgroup.io/mode: observe`: plan and report, apply nothing.
+    Observe,
+    /// `secgroup.io/paused: "true"`: no changes at all.
+    Paused,
+}
+
+/// Per-object policy carried with every intent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub owner: ObjectKey,
+    pub mode: Mode,
+    /// `secgroup.io/allow-mass-change: "true"`.
+    pub allow_mass_change: bool,
+}
+
+/// A `SecurityGroup` object, resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredGroup {
+    pub intent: Intent,
+    /// `Existing(id)` when adopted via `groupId` or already created (id from
+    /// status, or found by its owner tag); `New(owner)` when it must be created.
+    pub handle: GroupHandle,
+    /// UID of the owning object, written as a tag on create so a group
+    /// created before a crash is found again instead of duplicated.
+    pub owner_uid: String,
+    pub name: String,
+    pub description: String,
+    pub vpc_id: Option<String>,
+    /// `Some` when `spec.rules` is present: the set is authoritative.
+    /// `None`: rules are not managed.
+    pub rules: Option<Vec<Rule>>,
+}
+
+/// A `PortSecurityGroups` object: the port ends with exactly these groups, in
+/// this order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredPortGroups {
+    pub intent: Intent,
+    pub port_id: String,
+    pub groups: Vec<GroupHandle>,
+}
+
+/// `SecurityGroupMembership.spec.policy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipPolicy {
+    #[default]
+    Additive,
+    Exclusive,
+}
+
+/// A `SecurityGroupMembership` object: ports that must be in one group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredMembership {
+    pub intent: Intent,
+    pub group: GroupHandle,
+    pub policy: MembershipPolicy,
+    pub ports: BTreeSet<String>,
+    /// Additive only: ports this object has ever listed (from its status).
+    /// A port in here but not in `ports` is removed; a member port this
+    /// object never listed is never touched.
+    pub managed_ports: BTreeSet<String>,
+    /// Exclusive only, filled by the reader: every port currently in the
+    /// group (the cloud is the only one who knows). Ports not in `ports`
+    /// are removed.
+    pub current_members: BTreeSet<String>,
+}
+
+/// The desired state of one cloud account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    pub provider: ProviderKind,
+    pub groups: Vec<DesiredGroup>,
+    pub ports: Vec<DesiredPortGroups>,
+    pub memberships: Vec<DesiredMembership>,
+    /// Groups whose objects are being deleted with `deletionPolicy: Delete`.
+    pub deletions: Vec<GroupDeletion>,
+}
+
+/// A group to delete because its object is going away.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDeletion {
+    pub intent: Intent,
+    pub group_id: String,
+}
+
+// ---------------------------------------------------------------------------
+// Operations: what the planner asks the cloud to do.
+// ---------------------------------------------------------------------------
+
+/// One provider call. Batching limits are already applied: `AttachPorts` and
+/// `DetachPorts` carry at most [`ProviderKind::MAX_BATCH_PORTS`] ports, and
+/// `CreateRules` at most [`ProviderKind::max_rules_per_create`] rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum Operation {
+    /// Create a group tagged with its owner's UID; the new id replaces
+    /// `GroupHandle::New(owner)` in later steps.
+    CreateGroup {
+        owner: ObjectKey,
+        owner_uid: String,
+        name: String,
+        description: String,
+        vpc_id: Option<String>,
+    },
+    /// Change name and/or description (Huawei; seed 003).
+    UpdateGroup {
+        group: String,
+        name: Option<String>,
+        description: Option<String>,
+    },
+    DeleteGroup {
+        group: String,
+    },
+    /// Huawei batch-create, or one Baidu authorizeRule per rule.
+    CreateRules {
+        group: GroupHandle,
+        rules: Vec<Rule>,
+    },
+    /// Remove one rule: Huawei deletes by id, Baidu revokes by its 6-tuple.
+    DeleteRule {
+        group: String,
+        rule_id: String,
+        rule: Rule,
+    },
+    /// Add groups to one port: Huawei insert-security-groups (with `index`
+    /// when the position matters), Baidu bind on one instance.
+    AddPortGroups {
+        port: String,
+        groups: Vec<GroupHandle>,
+        index: Option<u32>,
+    },
+    /// Remove groups from one port in one call (seed 000).
+    RemovePortGroups {
+        port: String,
+        groups: Vec<String>,
+    },
+    /// Batch-associate up to 20 ports with one group (seed 002 `add`).
+    AttachPorts {
+        group: GroupHandle,
+        ports: Vec<String>,
+    },
+    /// Batch-disassociate up to 20 ports from one group (seed 002 `remove`).
+    DetachPorts {
+        group: String,
+        ports: Vec<String>,
+    },
+}
+
+impl Operation {
+    /// A stable, short name for tables, metrics and plan summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::CreateGroup { .. } => "createGroup",
+            Operation::UpdateGroup { .. } => "updateGroup",
+            Operation::DeleteGroup { .. } => "deleteGroup",
+            Operation::CreateRules { .. } => "createRules",
+            Operation::DeleteRule { .. } => "deleteRule",
+            Operation::AddPortGroups { .. } => "addPortGroups",
+            Operation::RemovePortGroups { .. } => "removePortGroups",
+            Operation::AttachPorts { .. } => "attachPorts",
+            Operation::DetachPorts { .. } => "detachPorts",
+        }
+    }
+}
+
+/// A planned operation and the objects whose intent it carries out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub op: Operation,
+    pub owners: Vec<ObjectKey>,
+}
+
+/// An ordered list of steps. Executing them in order is safe at every
+/// point: everything that adds (groups, rules, memberships) comes before
+/// everything that removes, and no step leaves a port with zero groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Count of steps per [`Operation::kind`], for status summaries.
+    pub fn summary(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for step in &self.steps {
+            *counts.entry(step.op.kind()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation errors, shared by spec validation and the planner.
+// ---------------------------------------------------------------------------
+
+/// Bad input, named down to the field: `SecurityGroup/prod/web:
+/// spec.rules[2].remoteIpPrefix: "10.0.0.300" is not an IP address or CIDR`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The object, when known (spec validation always knows it).
+    pub object: Option<ObjectKey>,
+    /// JSON path of the field inside the object, e.g. `spec.rules[2].ports`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        object: Option<&ObjectKey>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            object: object.cloned(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(object) = &self.object {
+            write!(f, "{object}: ")?;
+        }
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
