@@ -3,6 +3,8 @@
 //!
 //! Owned by issue 2. The public entry point is [`plan`].
 
+pub mod normalize;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
