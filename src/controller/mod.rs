@@ -15,6 +15,7 @@ mod error;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod requeue;
 pub mod telemetry;
 
 use std::future::Future;
