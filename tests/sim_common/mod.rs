@@ -210,7 +210,8 @@ impl Hw {
                 .header("content-type", "application/json")
                 .body(body_bytes);
         }
-        answer(req.send().await.expect("request reaches the simulator")).await
+        let resp = req.send().await?;
+        Ok(answer(resp).await)
     }
 
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Answer {
