@@ -2,7 +2,10 @@
 //! implementation per cloud. Nothing above this module knows a vendor's JSON,
 //! paths or signing; nothing in here knows Kubernetes.
 
+pub mod baidu;
 mod error;
+pub mod huawei;
+mod percent;
 
 use std::fmt;
 
