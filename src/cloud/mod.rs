@@ -4,8 +4,12 @@
 
 pub mod baidu;
 mod error;
+pub mod http;
 pub mod huawei;
 mod percent;
+pub mod ratelimit;
+pub mod retry;
+mod transport;
 
 use std::fmt;
 

@@ -1,0 +1,84 @@
+//! Client-side rate limit: a token bucket per cloud account
+//! (`CloudAccount.maxRequestsPerSecond`), so the controller throttles itself
+//! before the cloud's gateway does. Every attempt, retries included, takes
+//! a token.
+
+use std::num::NonZeroU32;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+
+/// `n` requests a second on average, with bursts of up to `n`.
+pub fn quota(max_requests_per_second: NonZeroU32) -> Quota {
+    Quota::per_second(max_requests_per_second).allow_burst(max_requests_per_second)
+}
+
+/// One account's bucket. Share it (`Arc`) between every client of the account.
+#[derive(Debug)]
+pub struct AccountLimiter<C: Clock = DefaultClock> {
+    bucket: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
+    per_second: NonZeroU32,
+}
+
+impl AccountLimiter {
+    pub fn per_second(max_requests_per_second: NonZeroU32) -> Self {
+        Self {
+            bucket: RateLimiter::direct(quota(max_requests_per_second)),
+            per_second: max_requests_per_second,
+        }
+    }
+
+    /// Wait for a token.
+    pub async fn acquire(&self) {
+        self.bucket.until_ready().await;
+    }
+}
+
+impl<C: Clock> AccountLimiter<C> {
+    /// The configured rate.
+    pub fn rate(&self) -> NonZeroU32 {
+        self.per_second
+    }
+
+    /// Take a token if one is free now, without waiting.
+    pub fn try_acquire(&self) -> bool {
+        self.bucket.check().is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use governor::clock::FakeRelativeClock;
+
+    use super::*;
+
+    fn with_clock(n: u32, clock: &FakeRelativeClock) -> AccountLimiter<FakeRelativeClock> {
+        let n = NonZeroU32::new(n).unwrap();
+        AccountLimiter {
+            bucket: RateLimiter::direct_with_clock(quota(n), clock.clone()),
+            per_second: n,
+        }
+    }
+
+    #[test]
+    fn bursts_up_to_the_rate_then_refills_at_the_rate() {
+        let clock = FakeRelativeClock::default();
+        let limiter = with_clock(4, &clock);
+        for i in 0..4 {
+            assert!(limiter.try_acquire(), "token {i} of the burst");
+        }
+        assert!(!limiter.try_acquire(), "bucket empty after the burst");
+        clock.advance(Duration::from_millis(249));
+        assert!(!limiter.try_acquire(), "no token before 1/4 s");
+        clock.advance(Duration::from_millis(1));
+        assert!(limiter.try_acquire(), "one token every 1/4 s");
+        assert!(!limiter.try_acquire());
+        clock.advance(Duration::from_secs(10));
+        let refilled = (0..10).filter(|_| limiter.try_acquire()).count();
+        assert_eq!(refilled, 4, "the bucket holds at most one second's worth");
+    }
+}
