@@ -3,7 +3,9 @@
 //! before the cloud's gateway does. Every attempt, retries included, takes
 //! a token.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, Weak};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
@@ -36,6 +38,27 @@ impl AccountLimiter {
     }
 }
 
+/// The bucket of one account, shared by every client built for it in this
+/// process (so calling `connect` twice for one account does not double its
+/// rate). `account` identifies the account, e.g. provider, endpoint and
+/// access key. A changed rate replaces the bucket.
+pub fn shared_limiter(account: &str, rate: NonZeroU32) -> Arc<AccountLimiter> {
+    static BUCKETS: Mutex<Option<HashMap<String, Weak<AccountLimiter>>>> = Mutex::new(None);
+    // A poisoned lock only means another thread panicked mid-insert; the
+    // map is still usable.
+    let mut guard = BUCKETS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = guard.get_or_insert_with(HashMap::new);
+    map.retain(|_, weak| weak.strong_count() > 0);
+    if let Some(existing) = map.get(account).and_then(Weak::upgrade)
+        && existing.rate() == rate
+    {
+        return existing;
+    }
+    let fresh = Arc::new(AccountLimiter::per_second(rate));
+    map.insert(account.to_string(), Arc::downgrade(&fresh));
+    fresh
+}
+
 impl<C: Clock> AccountLimiter<C> {
     /// The configured rate.
     pub fn rate(&self) -> NonZeroU32 {
@@ -62,6 +85,19 @@ mod tests {
             bucket: RateLimiter::direct_with_clock(quota(n), clock.clone()),
             per_second: n,
         }
+    }
+
+    #[test]
+    fn one_bucket_per_account_and_rate() {
+        let five = NonZeroU32::new(5).unwrap();
+        let a = shared_limiter("test|a", five);
+        let again = shared_limiter("test|a", five);
+        assert!(Arc::ptr_eq(&a, &again));
+        let other = shared_limiter("test|b", five);
+        assert!(!Arc::ptr_eq(&a, &other));
+        let faster = shared_limiter("test|a", NonZeroU32::new(6).unwrap());
+        assert!(!Arc::ptr_eq(&a, &faster));
+        assert_eq!(faster.rate().get(), 6);
     }
 
     #[test]
