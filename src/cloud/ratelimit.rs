@@ -2,6 +2,11 @@
 //! (`CloudAccount.maxRequestsPerSecond`), so the controller throttles itself
 //! before the cloud's gateway does. Every attempt, retries included, takes
 //! a token.
+//!
+//! The bucket holds one token: requests are paced evenly, `1/n` s apart.
+//! A bucket of `n` would let `2n` requests into one gateway window (a full
+//! bucket spent at the window's end plus a refill), which is exactly the
+//! burst that gets an account throttled.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -12,9 +17,9 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-/// `n` requests a second on average, with bursts of up to `n`.
+/// `n` requests a second, evenly paced (no bursts).
 pub fn quota(max_requests_per_second: NonZeroU32) -> Quota {
-    Quota::per_second(max_requests_per_second).allow_burst(max_requests_per_second)
+    Quota::per_second(max_requests_per_second).allow_burst(NonZeroU32::MIN)
 }
 
 /// One account's bucket. Share it (`Arc`) between every client of the account.
@@ -101,20 +106,26 @@ mod tests {
     }
 
     #[test]
-    fn bursts_up_to_the_rate_then_refills_at_the_rate() {
+    fn paces_requests_evenly_at_the_rate() {
         let clock = FakeRelativeClock::default();
         let limiter = with_clock(4, &clock);
-        for i in 0..4 {
-            assert!(limiter.try_acquire(), "token {i} of the burst");
-        }
-        assert!(!limiter.try_acquire(), "bucket empty after the burst");
+        assert!(limiter.try_acquire());
+        assert!(!limiter.try_acquire(), "no burst");
         clock.advance(Duration::from_millis(249));
         assert!(!limiter.try_acquire(), "no token before 1/4 s");
         clock.advance(Duration::from_millis(1));
         assert!(limiter.try_acquire(), "one token every 1/4 s");
         assert!(!limiter.try_acquire());
+        // However long it idles, it never saves up more than one.
         clock.advance(Duration::from_secs(10));
-        let refilled = (0..10).filter(|_| limiter.try_acquire()).count();
-        assert_eq!(refilled, 4, "the bucket holds at most one second's worth");
+        let saved = (0..10).filter(|_| limiter.try_acquire()).count();
+        assert_eq!(saved, 1);
+        // Over any one second, at most 4 requests.
+        let mut granted = 0;
+        for _ in 0..100 {
+            clock.advance(Duration::from_millis(10));
+            granted += usize::from(limiter.try_acquire());
+        }
+        assert_eq!(granted, 4);
     }
 }

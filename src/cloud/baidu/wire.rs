@@ -447,6 +447,9 @@ pub fn api_error(response: &RawResponse, context: ErrorContext) -> CloudError {
             detail,
             retry_after: retry_after(response),
         },
+        // A token reused for a different request: our bug or a collision,
+        // not a permission problem.
+        (_, "IdempotentParameterMismatch") => CloudError::InvalidRequest(detail),
         (401, _) => CloudError::Unauthorized(detail),
         (_, c) if AUTH_CODES.contains(&c) => CloudError::Unauthorized(detail),
         (403, _) if context == ErrorContext::Unbind => CloudError::LastGroup(detail),
@@ -527,6 +530,10 @@ mod tests {
             "LastGroup"
         );
         assert_eq!(kind(500, "InternalError", Other), "ServerError");
+        assert_eq!(
+            kind(403, "IdempotentParameterMismatch", Unbind),
+            "InvalidRequest"
+        );
         assert_eq!(kind(429, "RequestLimitExceeded", Other), "Throttled");
     }
 
