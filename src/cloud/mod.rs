@@ -227,6 +227,22 @@ pub trait CloudProvider: Send + Sync {
     /// A port's (Huawei) or instance's (Baidu) groups in order; `None` if absent.
     async fn get_port(&self, id: &str) -> Result<Option<ObservedPort>, CloudError>;
 
+    /// Several ports at once, keyed by id; absent ports are left out. The
+    /// default reads them one by one; a client whose cloud can filter a
+    /// list by many ids (Huawei list ports) overrides it to save calls.
+    async fn get_ports(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ObservedPort>, CloudError> {
+        let mut found = std::collections::BTreeMap::new();
+        for id in ids {
+            if let Some(port) = self.get_port(id).await? {
+                found.insert(port.id.clone(), port);
+            }
+        }
+        Ok(found)
+    }
+
     /// Ids of every port (Huawei) or instance (Baidu) in the group, all pages.
     async fn list_group_ports(&self, group_id: &str) -> Result<Vec<String>, CloudError>;
 

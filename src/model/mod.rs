@@ -241,6 +241,34 @@ pub struct DesiredState {
     pub deletions: Vec<GroupDeletion>,
 }
 
+impl DesiredState {
+    /// Replace `GroupHandle::New(owner)` with `Existing(id)` everywhere (group
+    /// handles, port lists, memberships, rule remotes), once the group is
+    /// known to exist: created by this plan, or found by its owner tag.
+    pub fn bind_group(&mut self, owner: &ObjectKey, id: &str) {
+        let new = GroupHandle::New(owner.clone());
+        let bind = |h: &mut GroupHandle| {
+            if *h == new {
+                *h = GroupHandle::Existing(id.to_string());
+            }
+        };
+        for g in &mut self.groups {
+            bind(&mut g.handle);
+            for rule in g.rules.iter_mut().flatten() {
+                if let Remote::Group(h) = &mut rule.remote {
+                    bind(h);
+                }
+            }
+        }
+        for p in &mut self.ports {
+            p.groups.iter_mut().for_each(bind);
+        }
+        for m in &mut self.memberships {
+            bind(&mut m.group);
+        }
+    }
+}
+
 /// A group to delete because its object is going away.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupDeletion {

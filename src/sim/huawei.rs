@@ -16,7 +16,9 @@
 //! Choices where the docs are silent: inserting a group the port already
 //! holds moves it to the requested position; an `index` past the end is
 //! 400; removing a group the port does not hold is ignored; lists are
-//! ordered by id.
+//! ordered by id; the ports filter `security_groups` matches a port holding
+//! any of the listed groups; id-like port filters accept repeated keys and
+//! comma lists (the SDK sends CSV), group and rule filters repeated keys.
 
 use std::net::IpAddr;
 

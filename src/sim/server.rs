@@ -350,9 +350,14 @@ async fn cloud(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let provider = provider_of_path(&raw_path);
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => Bytes::new(),
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(
+                json!({ "error": format!("request body unreadable or over {MAX_BODY} bytes") }),
+            ),
+        )
+            .into_response();
     };
     let incoming = Incoming {
         method: parts.method,
@@ -687,8 +692,10 @@ fn authenticate_huawei(
             "x-sdk-date is more than 15 minutes off the server clock",
         ));
     }
+    // As the SDK does: an empty body always hashes as empty; otherwise an
+    // `X-Sdk-Content-Sha256` value (e.g. UNSIGNED-PAYLOAD) replaces the hash.
     let payload_hash = match header(&req.headers, "x-sdk-content-sha256") {
-        Some(h) if !h.is_empty() => h.to_string(),
+        Some(h) if !h.is_empty() && !req.body.is_empty() => h.to_string(),
         _ => sign::sha256_hex(&req.body),
     };
     let canonical = sign::huawei_canonical_request(

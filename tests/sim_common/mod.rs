@@ -140,6 +140,19 @@ impl Hw {
         query: &[(&str, &str)],
         body: Option<Value>,
     ) -> Answer {
+        self.try_call(method, path, query, body)
+            .await
+            .expect("request reaches the simulator")
+    }
+
+    /// Like `call`, but a transport error (a dropped connection) is returned.
+    pub async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<Answer, reqwest::Error> {
         let path = path.replace("{p}", &self.project);
         let body_bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let mut q: Vec<(String, String)> = query
