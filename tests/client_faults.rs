@@ -410,3 +410,51 @@ async fn a_connection_that_never_opens_is_a_transport_error() {
     assert!(err.is_retryable());
     assert!(!err.to_string().contains(HW_SK));
 }
+
+// -- answers that cannot be understood ---------------------------------------
+
+#[tokio::test]
+async fn an_answer_of_the_wrong_shape_is_a_decode_error() {
+    let sim = start(state()).await;
+    let hw = huawei(&sim);
+    // A 200 whose body is not a port.
+    sim.set_faults(fail_next("huawei.showPort", 1, 200, "VPC.0000"));
+    let err = hw.get_port(&uid(101)).await.unwrap_err();
+    assert!(matches!(err, CloudError::Decode(_)), "{err:?}");
+    assert!(err.to_string().contains("showPort"), "{err}");
+    assert!(!err.is_retryable());
+
+    // A dry run the cloud answered 200 (as if it had applied it) is not
+    // taken for a passed check.
+    sim.set_faults(fail_next("huawei.updateSecurityGroup", 1, 200, "VPC.0000"));
+    let err = hw
+        .update_group_dry_run(&uid(1), Some("x"), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("instead of 202"), "{err}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn baidu_validation_errors_are_invalid_requests_and_not_retried() {
+    let sim = start(state()).await;
+    let bd = baidu(&sim);
+    sim.set_faults(fail_next(
+        "baidu.authorizeRule",
+        1,
+        400,
+        "SecurityGroup.RulePortRangeInvalid",
+    ));
+    let err = bd
+        .create_rules("g-one", &[baidu_rule()], Some(0))
+        .await
+        .unwrap_err();
+    let CloudError::InvalidRequest(d) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(d.code, "SecurityGroup.RulePortRangeInvalid");
+    assert!(d.request_id.is_some());
+    assert_eq!(sim.call_count("baidu.authorizeRule"), 1);
+    assert_eq!(sim.baidu_group("g-one").unwrap().sg_version, 0);
+    sim.shutdown().await;
+}
