@@ -136,18 +136,6 @@ pub enum TagAny {
     Text(String),
 }
 
-fn tag_map(tags: Vec<TagAny>) -> BTreeMap<String, String> {
-    tags.into_iter()
-        .map(|t| match t {
-            TagAny::Object(t) => (t.key, t.value),
-            TagAny::Text(s) => match s.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (s, String::new()),
-            },
-        })
-        .collect()
-}
-
 #[derive(Debug, Deserialize)]
 pub struct GroupWire {
     pub id: String,
@@ -165,6 +153,7 @@ impl GroupWire {
     /// The group with the rules it carries (a show answer carries them all;
     /// list items carry none).
     pub fn into_observed(self) -> Result<ObservedGroup, CloudError> {
+        let tags = self.tag_map();
         let rules = self
             .security_group_rules
             .iter()
@@ -176,7 +165,7 @@ impl GroupWire {
             description: self.description,
             vpc_id: None,
             version: None,
-            tags: tag_map(self.tags),
+            tags,
             rules,
         })
     }
