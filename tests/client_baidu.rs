@@ -439,3 +439,36 @@ async fn connect_reaches_the_simulator_through_the_trait() {
     assert_eq!(g.version, Some(0));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn concrete_bind_calls() {
+    let sim = start(state()).await;
+    let bd = baidu(&sim);
+    bd.bind_instance("i-c", "g-three").await.unwrap();
+    bd.bind_instance("i-c", "g-three").await.unwrap(); // Bound already: done.
+    assert_eq!(
+        sim.baidu_instance_groups("i-c").unwrap(),
+        ["g-two", "g-three"]
+    );
+    bd.unbind_instance("i-c", "g-two").await.unwrap();
+    let err = bd.unbind_instance("i-c", "g-three").await.unwrap_err();
+    assert!(matches!(err, CloudError::LastGroup(_)), "{err:?}");
+
+    let both = ["g-two".to_string(), "g-three".to_string()];
+    let outcome = bd
+        .batch_bind_groups(&["i-a".into(), "i-b".into()], &both)
+        .await
+        .unwrap();
+    assert!(outcome.failed.is_empty());
+    assert_eq!(
+        sim.baidu_instance_groups("i-a").unwrap(),
+        ["g-one", "g-two", "g-three"]
+    );
+    let outcome = bd
+        .batch_unbind_groups(&["i-a".into(), "i-b".into()], &both)
+        .await
+        .unwrap();
+    assert!(outcome.failed.is_empty());
+    assert_eq!(sim.baidu_instance_groups("i-b").unwrap(), ["g-one"]);
+    sim.shutdown().await;
+}

@@ -556,6 +556,40 @@ impl BaiduClient {
         Err(error)
     }
 
+    /// `PUT /v2/instance/{id}?bind`: add one group to one instance (done
+    /// already counts as done).
+    pub async fn bind_instance(&self, instance_id: &str, group_id: &str) -> Result<(), CloudError> {
+        self.bind_one("bind", instance_id, group_id).await
+    }
+
+    /// `PUT /v2/instance/{id}?unbind`: remove one group from one instance
+    /// (`LastGroup` if it is the instance's only one).
+    pub async fn unbind_instance(
+        &self,
+        instance_id: &str,
+        group_id: &str,
+    ) -> Result<(), CloudError> {
+        self.bind_one("unbind", instance_id, group_id).await
+    }
+
+    /// `PUT /v2/securitygroup/bind`: add `groups` to every instance.
+    pub async fn batch_bind_groups(
+        &self,
+        instances: &[String],
+        groups: &[String],
+    ) -> Result<BatchOutcome, CloudError> {
+        self.batch_bind("bind", instances, groups).await
+    }
+
+    /// `PUT /v2/securitygroup/unbind`: remove `groups` from every instance.
+    pub async fn batch_unbind_groups(
+        &self,
+        instances: &[String],
+        groups: &[String],
+    ) -> Result<BatchOutcome, CloudError> {
+        self.batch_bind("unbind", instances, groups).await
+    }
+
     /// `PUT /v2/securitygroup/bind|unbind` for one chunk; a per-call token
     /// makes the retry of a lost answer a no-op.
     fn batch_request(
@@ -593,7 +627,7 @@ impl BaiduClient {
     /// reason that may concern single instances (not found, limits, last
     /// group, invalid), each instance is done alone so the outcome says
     /// which ones failed.
-    pub async fn batch_bind(
+    async fn batch_bind(
         &self,
         action: &'static str,
         instances: &[String],
