@@ -61,6 +61,7 @@ pub mod account;
 pub mod conditions;
 pub mod membership;
 pub mod port_security_groups;
+pub mod schema_check;
 pub mod security_group;
 
 use std::collections::BTreeMap;

@@ -63,15 +63,19 @@ pub struct RuleSpec {
     ))]
     pub protocol: Option<String>,
     /// `"80"`, `"8000-9000"`, on Huawei also a list `"22,80,443"`; empty,
-    /// `all`, `any`, `*` or `-1` for all ports. Default all.
+    /// `all`, `any`, `*`, `-1` or `0-65535` for all ports. Default all.
+    /// Ports are 1-65535 (the pattern says so, at no CEL cost); CEL checks
+    /// that ranges are written low-high.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(max = 128),
-        regex(pattern = r"^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*|all|any|\*|-1)?$")
+        regex(
+            pattern = r"^((6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})(-(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(,(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})(-(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?)*|0-65535|all|any|\*|-1)?$"
+        )
     )]
     #[x_kube(validation = kube::core::Rule::new(
-        "self == '0-65535' || !self.matches('^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$') || self.split(',').all(r, r.split('-').all(p, int(p) >= 1 && int(p) <= 65535) && (size(r.split('-')) == 1 || int(r.split('-')[0]) <= int(r.split('-')[1])))"
-    ).message("ports must be 1-65535 and ranges written low-high"))]
+        "!self.matches('^[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*$') || self.split(',').all(r, !r.contains('-') || int(r.split('-')[0]) <= int(r.split('-')[1]))"
+    ).message("port ranges must be written low-high, e.g. 8000-9000"))]
     pub ports: Option<String>,
     /// `IPv4` or `IPv6`. Default `IPv4`, or `IPv6` when `remoteIpPrefix` is
     /// IPv6 or the protocol is `icmpv6`.
