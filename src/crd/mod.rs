@@ -61,8 +61,10 @@ pub mod account;
 pub mod conditions;
 pub mod membership;
 pub mod port_security_groups;
+pub mod resolve;
 pub mod schema_check;
 pub mod security_group;
+pub mod validate;
 
 use std::collections::BTreeMap;
 
