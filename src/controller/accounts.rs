@@ -13,7 +13,12 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::cloud::{CloudProvider, Credentials};
+use crate::cloud::http::{HttpOptions, build_http_client};
+use crate::cloud::{CloudError, CloudProvider, Credentials, ProviderSettings, connect};
+use crate::crd::CloudAccount;
+use crate::crd::resolve::account_settings;
+
+use super::cycle::ProviderFactory;
 
 /// Secret key holding the access key id.
 pub const ACCESS_KEY: &str = "accessKey";
@@ -148,6 +153,44 @@ impl AccountCache {
     }
 }
 
+/// The [`ProviderFactory`] of `run`: the Huawei and Baidu clients of
+/// [`crate::cloud`], sharing one HTTP client (one connection pool).
+pub struct CloudClients {
+    http: reqwest::Client,
+}
+
+impl CloudClients {
+    pub fn new() -> Result<Self, CloudError> {
+        Ok(Self {
+            http: build_http_client(&HttpOptions::default())?,
+        })
+    }
+}
+
+impl ProviderFactory for CloudClients {
+    fn build(
+        &self,
+        account: &CloudAccount,
+        credentials: Credentials,
+    ) -> Result<Arc<dyn CloudProvider>, String> {
+        let s = account_settings(account).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let settings = ProviderSettings {
+            kind: s.provider,
+            region: s.region,
+            project_id: s.project_id,
+            endpoint: s.endpoint,
+            max_requests_per_second: s.max_requests_per_second.map(|n| n.get()),
+        };
+        connect(&settings, credentials, self.http.clone()).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -157,7 +200,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
-    use crate::cloud::{BatchOutcome, CloudError, NewGroup};
+    use crate::cloud::{BatchOutcome, NewGroup};
     use crate::model::{ObservedGroup, ObservedPort, ProviderKind, Rule};
 
     fn secret(data: &[(&str, &[u8])]) -> Secret {

@@ -297,6 +297,13 @@ impl CloudProvider for MeteredProvider {
         self.record("getPort", self.inner.get_port(id)).await
     }
 
+    async fn get_ports(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ObservedPort>, CloudError> {
+        self.record("getPorts", self.inner.get_ports(ids)).await
+    }
+
     async fn list_group_ports(&self, group_id: &str) -> Result<Vec<String>, CloudError> {
         self.record("listGroupPorts", self.inner.list_group_ports(group_id))
             .await

@@ -7,19 +7,29 @@
 //! - `metrics`: Prometheus series and [`MeteredProvider`], the wrapper that
 //!   counts every cloud call.
 //! - `leader`: the Lease-based election.
-//! - `accounts`: credentials from Secrets and the per-account client cache.
+//! - `accounts`: credentials from Secrets, the per-account client cache,
+//!   and the factory building the real cloud clients.
+//! - `cycle`: one account's resolve → observe → plan → execute, and what it
+//!   means for each object.
+//! - `reconciler`: the reconcile shared by the four kinds (finalizer,
+//!   status, Events, requeue), `runtime`: the controllers and their wiring.
+//! - `status`: pure status and Event derivation; `objects`: per-kind facts.
 
 pub mod accounts;
 mod args;
+pub mod cycle;
 mod error;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod objects;
+pub mod reconciler;
 pub mod requeue;
+pub mod runtime;
+pub mod status;
 pub mod telemetry;
 
 use std::future::Future;
-use std::time::Duration;
 
 pub use args::{LogFormat, RunArgs, parse_duration};
 pub use error::Error;
@@ -64,12 +74,18 @@ pub async fn shutdown_signal() {
 }
 
 /// Like [`run`] with a given client and shutdown trigger, and without
-/// touching global state (logging, TLS provider): what tests call.
+/// touching global state (logging): the real cloud clients and the CRD
+/// resolver, leader election as the flags say.
 pub async fn run_with(
     args: RunArgs,
     client: kube::Client,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let _ = (args, client, shutdown, Duration::ZERO);
-    Err(Error::Config("controllers not wired yet".into()))
+    let providers = accounts::CloudClients::new()
+        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+    let plugins = runtime::Plugins {
+        providers: std::sync::Arc::new(providers),
+        resolver: cycle::crd_resolver(),
+    };
+    runtime::run_with_plugins(args, client, plugins, shutdown).await
 }

@@ -79,10 +79,7 @@ impl FailureCounts {
     }
 
     pub fn succeeded(&self, key: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }
 

@@ -68,6 +68,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part of it
 
+pub mod fake_cloud;
+pub mod harness;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
