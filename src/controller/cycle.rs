@@ -19,7 +19,10 @@ use kube::ResourceExt;
 use kube::api::Api;
 
 use crate::cloud::{CloudError, CloudProvider, Credentials};
-use crate::crd::{CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupMembership};
+use crate::crd::{
+    ANNOTATION_ALLOW_MASS_CHANGE, CloudAccount, PortSecurityGroups, SecurityGroup,
+    SecurityGroupMembership,
+};
 use crate::model::{DesiredState, FieldError, GroupHandle, ObjectKey, Operation};
 use crate::plan::{ObjectReport, PlanOptions, Withheld, plan};
 use crate::reconcile::{ExecuteReport, Observation, StepError, execute, observe};
@@ -566,9 +569,12 @@ fn withheld_verdict(w: &Withheld, report: &ObjectReport) -> Verdict {
             reason: "Observing".into(),
             message: format!("observe mode; {pending} change(s) would be made"),
         },
+        Withheld::MassChange(why) if why.contains(ANNOTATION_ALLOW_MASS_CHANGE) => {
+            Verdict::stalled("MassChangeBlocked", why.clone())
+        }
         Withheld::MassChange(why) => Verdict::stalled(
             "MassChangeBlocked",
-            format!("{why}; set secgroup.io/allow-mass-change: \"true\" to apply"),
+            format!("{why}; set {ANNOTATION_ALLOW_MASS_CHANGE}: \"true\" to apply"),
         ),
     }
 }
