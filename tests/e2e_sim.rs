@@ -340,3 +340,69 @@ async fn conflict_between_port_object_and_membership_stays_quiet() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn rejected_credentials_show_on_the_account_and_its_objects_until_the_secret_is_fixed() {
+    let s = start(base_state()).await;
+    // Rotate to a wrong secret key: the simulator rejects the signature.
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), NS);
+    let wrong = json!({"stringData": {"accessKey": AK, "secretKey": "not-the-key"}});
+    secrets
+        .patch(
+            "creds",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&wrong),
+        )
+        .await
+        .unwrap();
+    create(&s.client, web()).await;
+    let message = wait_for::<SecurityGroup, _>(&s.client, "web", "CredentialsInvalid", |sg| {
+        let (r, m) = ready(&sg.status)?;
+        (r == "False:CredentialsInvalid").then_some(m)
+    })
+    .await;
+    assert!(
+        !message.contains("not-the-key"),
+        "no secret in status: {message}"
+    );
+    wait_for::<secgroup_controller::crd::CloudAccount, _>(
+        &s.client,
+        "acct",
+        "CredentialsInvalid",
+        |a| (ready(&a.status)?.0 == "False:CredentialsInvalid").then_some(()),
+    )
+    .await;
+    assert_eq!(s.sim.call_count("huawei.createSecurityGroup"), 0);
+
+    // Fixed Secret: a new client is built and the group is created.
+    let right = json!({"stringData": {"accessKey": AK, "secretKey": SK}});
+    secrets
+        .patch(
+            "creds",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&right),
+        )
+        .await
+        .unwrap();
+    wait_for::<SecurityGroup, _>(&s.client, "web", "Ready", |sg| {
+        (ready(&sg.status)?.0 == "True:Synced").then_some(())
+    })
+    .await;
+    wait_for::<secgroup_controller::crd::CloudAccount, _>(&s.client, "acct", "Ready", |a| {
+        (ready(&a.status)?.0 == "True:Synced").then_some(())
+    })
+    .await;
+    let events = s.emu.objects("events.k8s.io/events");
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.to_string().contains("not-the-key")),
+        "no secret in events"
+    );
+    let _ = s.stop.send(());
+    tokio::time::timeout(DEADLINE, s.task)
+        .await
+        .expect("stops on shutdown")
+        .unwrap()
+        .unwrap();
+}
