@@ -402,3 +402,138 @@ impl CloudProvider for MeteredProvider {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cloud::ApiErrorDetail;
+
+    /// Answers `get_group` with "absent" and everything else with a
+    /// throttling error.
+    struct Throttling;
+
+    fn throttled() -> CloudError {
+        CloudError::Throttled {
+            detail: ApiErrorDetail::default(),
+            retry_after: Some(Duration::from_secs(1)),
+        }
+    }
+
+    #[async_trait]
+    impl CloudProvider for Throttling {
+        fn kind(&self) -> ProviderKind {
+            ProviderKind::Baidu
+        }
+        async fn get_group(&self, _: &str) -> Result<Option<ObservedGroup>, CloudError> {
+            Ok(None)
+        }
+        async fn find_groups_by_tag(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<ObservedGroup>, CloudError> {
+            Err(throttled())
+        }
+        async fn get_port(&self, _: &str) -> Result<Option<ObservedPort>, CloudError> {
+            Err(throttled())
+        }
+        async fn list_group_ports(&self, _: &str) -> Result<Vec<String>, CloudError> {
+            Err(throttled())
+        }
+        async fn create_group(&self, _: &NewGroup) -> Result<String, CloudError> {
+            Err(throttled())
+        }
+        async fn update_group(
+            &self,
+            _: &str,
+            _: Option<&str>,
+            _: Option<&str>,
+        ) -> Result<(), CloudError> {
+            Err(throttled())
+        }
+        async fn delete_group(&self, _: &str) -> Result<(), CloudError> {
+            Err(throttled())
+        }
+        async fn create_rules(
+            &self,
+            _: &str,
+            _: &[Rule],
+            _: Option<u64>,
+        ) -> Result<(), CloudError> {
+            Err(throttled())
+        }
+        async fn delete_rule(
+            &self,
+            _: &str,
+            _: &str,
+            _: &Rule,
+            _: Option<u64>,
+        ) -> Result<(), CloudError> {
+            Err(throttled())
+        }
+        async fn add_port_groups(
+            &self,
+            _: &str,
+            _: &[String],
+            _: Option<u32>,
+        ) -> Result<ObservedPort, CloudError> {
+            Err(throttled())
+        }
+        async fn remove_port_groups(
+            &self,
+            _: &str,
+            _: &[String],
+        ) -> Result<ObservedPort, CloudError> {
+            Err(throttled())
+        }
+        async fn attach_ports(&self, _: &str, _: &[String]) -> Result<BatchOutcome, CloudError> {
+            Err(throttled())
+        }
+        async fn detach_ports(&self, _: &str, _: &[String]) -> Result<BatchOutcome, CloudError> {
+            Err(throttled())
+        }
+    }
+
+    #[tokio::test]
+    async fn every_call_is_counted_by_provider_operation_and_outcome() {
+        let metrics = Metrics::new();
+        let p = MeteredProvider::new(Arc::new(Throttling), metrics.clone());
+        assert_eq!(p.kind(), ProviderKind::Baidu);
+        assert!(p.get_group("g").await.unwrap().is_none());
+        assert!(p.get_group("g").await.unwrap().is_none());
+        let err = p.delete_group("g").await.unwrap_err();
+        assert_eq!(
+            err.retry_after(),
+            Some(Duration::from_secs(1)),
+            "passed on unchanged"
+        );
+
+        assert_eq!(
+            metrics.cloud_call_count(ProviderKind::Baidu, "getGroup", "ok"),
+            2
+        );
+        assert_eq!(
+            metrics.cloud_call_count(ProviderKind::Baidu, "deleteGroup", "Throttled"),
+            1
+        );
+        assert_eq!(
+            metrics.cloud_call_count(ProviderKind::Baidu, "deleteGroup", "ok"),
+            0
+        );
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"secgroup_cloud_calls_total{provider="baidu",operation="deleteGroup",outcome="Throttled"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"secgroup_cloud_call_duration_seconds_count{provider="baidu",operation="getGroup"} 2"#
+            ),
+            "{text}"
+        );
+    }
+}
