@@ -223,32 +223,29 @@ fn plan_port<'a>(
     if !run.is_empty() {
         runs.push((run, None));
     }
-    let owners_of = |groups: &[Gid]| -> Vec<Obj> {
-        let mut owners = union_owners(adds.iter().filter(|a| groups.contains(&a.group)));
-        if groups.iter().any(|g| movers.contains(g)) {
-            owners.push(ord.owner);
-            owners.sort_unstable();
-            owners.dedup();
-        }
-        owners
-    };
+    let owners_of =
+        |groups: &[Gid]| union_owners(adds.iter().filter(|a| groups.contains(&a.group)));
+    let is_mover = |g: &Gid| movers.contains(g);
 
+    // Add phase: each run's new groups in one call, just before the run's
+    // stable anchor; the last run's new groups are appended.
     let mut trailing: Option<Vec<Gid>> = None;
     for (run, anchor) in &runs {
-        if run.iter().any(|g| movers.contains(g)) {
+        let new: Vec<Gid> = run.iter().copied().filter(|g| !is_mover(g)).collect();
+        if new.is_empty() {
             continue;
         }
         match anchor {
             Some(a) => {
                 let index = current.iter().position(|g| g == a).unwrap_or(current.len());
-                current.splice(index..index, run.iter().copied());
+                current.splice(index..index, new.iter().copied());
                 plan.forced.push(Call {
-                    groups: run.clone(),
+                    owners: owners_of(&new),
+                    groups: new,
                     index: Some(index as u32),
-                    owners: owners_of(run),
                 });
             }
-            None => trailing = Some(run.clone()),
+            None => trailing = Some(new),
         }
     }
     // Adds the list does not order (cannot happen when votes agree, kept
@@ -275,6 +272,7 @@ fn plan_port<'a>(
             .collect();
     }
 
+    // Remove phase: the removals and the movers.
     plan.unit_remove = removes.clone();
     for &m in &movers {
         plan.unit_remove.push(PairChange {
@@ -286,21 +284,29 @@ fn plan_port<'a>(
         .sort_by_key(|r| current.iter().position(|&g| g == r.group));
     current.retain(|g| !plan.unit_remove.iter().any(|r| r.group == *g));
 
-    for (run, anchor) in &runs {
-        if !run.iter().any(|g| movers.contains(g)) {
+    // Re-insert phase: every target group but the movers is on the port
+    // now, in order; each stretch of movers goes back just before the
+    // target group that follows it (or at the end).
+    let mut stretch: Vec<Gid> = Vec::new();
+    for g in target.iter().copied().chain(std::iter::once(Gid::MAX)) {
+        if is_mover(&g) {
+            stretch.push(g);
             continue;
         }
-        let index = anchor.and_then(|a| current.iter().position(|g| *g == a));
+        if stretch.is_empty() {
+            continue;
+        }
+        let index = current.iter().position(|c| *c == g);
         match index {
             Some(i) => {
-                current.splice(i..i, run.iter().copied());
+                current.splice(i..i, stretch.iter().copied());
             }
-            None => current.extend(run.iter().copied()),
+            None => current.extend(stretch.iter().copied()),
         }
         plan.reinserts.push(Call {
-            groups: run.clone(),
+            groups: std::mem::take(&mut stretch),
             index: index.map(|i| i as u32),
-            owners: owners_of(run),
+            owners: vec![ord.owner],
         });
     }
     Some(plan)
