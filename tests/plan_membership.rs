@@ -564,3 +564,29 @@ fn adds_to_a_group_the_plan_creates() {
     let state = assert_converges(&d, &o);
     assert_eq!(groups_of(&state, "p1"), ["A", "new-web"]);
 }
+
+#[test]
+fn huawei_new_groups_join_before_removals_and_movers_go_back_around_them() {
+    let mut d = desired(HW);
+    d.ports.push(psg("p1", "p1", &["B", "N", "A"]));
+    d.ports.push(psg("p2", "p2", &["B", "A", "N"]));
+    let o = observed(
+        &["A", "B", "N"],
+        &[("p1", &["A", "B"]), ("p2", &["A", "B"])],
+    );
+    let out = plan_ok(&d, &o);
+    // B stays; N is appended (add phase); A is out of order: it leaves and
+    // goes back at the end (p1) or just before N (p2).
+    assert_eq!(
+        ops(&out),
+        vec![
+            attach("N", &["p1", "p2"]),
+            detach("A", &["p1", "p2"]),
+            add_groups("p1", &["A"], None),
+            add_groups("p2", &["A"], Some(1)),
+        ]
+    );
+    let state = assert_converges(&d, &o);
+    assert_eq!(groups_of(&state, "p1"), ["B", "N", "A"]);
+    assert_eq!(groups_of(&state, "p2"), ["B", "A", "N"]);
+}

@@ -3,7 +3,7 @@
 //! per-group batch calls (a greedy set cover), and step emission. The rules
 //! are documented in the module docs of `crate::plan`.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::model::{Operation, ProviderKind, Step};
 

@@ -2,7 +2,7 @@
 //! integers (so the hot paths hash and compare `u32`s, not strings), the
 //! per-object reports being built, and the errors found so far.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::model::{
     DesiredState, FieldError, GroupHandle, Intent, Mode, ObjectKey, ObservedState, ProviderKind,

@@ -3,7 +3,10 @@
 //! votes a conflict that leaves the pair as the cloud has it. The result is
 //! one [`PortWork`] per port that needs calls, batched later in `batch.rs`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+use std::hash::BuildHasher;
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use crate::model::{DesiredState, MembershipPolicy};
 
@@ -35,19 +38,106 @@ pub(super) struct PortWork<'a> {
     pub order: Option<Order>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Vote {
+    port: u32,
     group: Gid,
     obj: Obj,
     inn: bool,
 }
 
-#[derive(Default)]
-struct Entry {
-    /// `PortSecurityGroups` objects for the port with their (deduplicated)
-    /// lists.
-    psgs: Vec<(Obj, Vec<Gid>)>,
-    votes: Vec<Vote>,
+/// A `PortSecurityGroups` object: its port and (deduplicated) list.
+struct Psg {
+    port: u32,
+    obj: Obj,
+    list: Vec<Gid>,
+}
+
+/// Ports named by any intent, interned. The ids are copied into one
+/// contiguous arena: confirming a hash hit then reads cache-local bytes
+/// instead of chasing each caller's scattered `String` (at 100,000
+/// memberships those cache misses were most of the planner's time).
+struct Ports {
+    hasher: foldhash::fast::FixedState,
+    table: hashbrown::HashTable<u32>,
+    arena: String,
+    spans: Vec<(u32, u32)>,
+}
+
+impl Ports {
+    fn new() -> Self {
+        Self {
+            hasher: foldhash::fast::FixedState::default(),
+            table: hashbrown::HashTable::new(),
+            arena: String::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    fn name(&self, i: u32) -> &str {
+        let (start, end) = self.spans[i as usize];
+        &self.arena[start as usize..end as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn get(&self, p: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(p);
+        self.table.find(hash, |&i| self.name(i) == p).copied()
+    }
+
+    fn intern(&mut self, p: &str) -> u32 {
+        let hash = self.hasher.hash_one(p);
+        let Self {
+            table,
+            arena,
+            spans,
+            hasher,
+        } = self;
+        let name = |i: u32| {
+            let (start, end) = spans[i as usize];
+            &arena[start as usize..end as usize]
+        };
+        if let Some(&i) = table.find(hash, |&i| name(i) == p) {
+            return i;
+        }
+        let i = spans.len() as u32;
+        let start = arena.len() as u32;
+        arena.push_str(p);
+        spans.push((start, arena.len() as u32));
+        let (arena, spans) = (&*arena, &*spans);
+        table.insert_unique(hash, i, |&j| {
+            let (start, end) = spans[j as usize];
+            hasher.hash_one(&arena[start as usize..end as usize])
+        });
+        i
+    }
+}
+
+/// `items` grouped by port: `(offsets, items)` with port `i`'s items at
+/// `offsets[i]..offsets[i + 1]` (a counting sort: linear, no per-port Vec).
+fn bucket<T: Copy + Default>(
+    items: &[T],
+    ports: usize,
+    port: impl Fn(&T) -> u32,
+) -> (Vec<usize>, Vec<T>) {
+    let mut offsets = vec![0usize; ports + 1];
+    for it in items {
+        offsets[port(it) as usize + 1] += 1;
+    }
+    for i in 0..ports {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut fill = offsets.clone();
+    let mut out = vec![T::default(); items.len()];
+    for it in items {
+        let slot = &mut fill[port(it) as usize];
+        out[*slot] = *it;
+        *slot += 1;
+    }
+    (offsets, out)
 }
 
 /// Resolve every intent about port membership. Returns the ports that need
@@ -58,7 +148,9 @@ pub(super) fn resolve<'a>(
     cx: &mut Cx<'a>,
 ) -> (Vec<PortWork<'a>>, Vec<usize>) {
     let max_groups = cx.provider.max_groups_per_port();
-    let mut entries: HashMap<&'a str, Entry> = HashMap::new();
+    let mut ports = Ports::new();
+    let mut votes: Vec<Vote> = Vec::new();
+    let mut psgs: Vec<Psg> = Vec::with_capacity(desired.ports.len());
 
     for psg in &desired.ports {
         let o = cx.object(&psg.intent, Role::Port);
@@ -79,41 +171,53 @@ pub(super) fn resolve<'a>(
                 ),
             );
         }
-        let e = entries.entry(psg.port_id.as_str()).or_default();
-        e.votes.extend(list.iter().map(|&group| Vote {
+        let port = ports.intern(&psg.port_id);
+        votes.extend(list.iter().map(|&group| Vote {
+            port,
             group,
             obj: o,
             inn: true,
         }));
-        e.psgs.push((o, list));
+        psgs.push(Psg { port, obj: o, list });
     }
 
     // Exclusive memberships vote `out` for every port they do not list;
     // those votes are added per pair below, where the pair is known.
     let mut exclusive: HashMap<Gid, Vec<(Obj, &'a BTreeSet<String>)>> = HashMap::new();
-    for m in &desired.memberships {
+    let mut stamp: Vec<u32> = Vec::new();
+    for (j, m) in desired.memberships.iter().enumerate() {
         let o = cx.object(&m.intent, Role::Membership);
         let g = cx.group_of(&m.group);
+        // `stamp[port] == j`: membership j lists the port (cheaper than
+        // merging two sets of strings).
+        let j = j as u32 + 1;
         for p in &m.ports {
-            entries.entry(p).or_default().votes.push(Vote {
+            let port = ports.intern(p);
+            stamp_port(&mut stamp, port, j);
+            votes.push(Vote {
+                port,
                 group: g,
                 obj: o,
                 inn: true,
             });
         }
         let leaving = match m.policy {
-            MembershipPolicy::Additive => m.managed_ports.difference(&m.ports),
+            MembershipPolicy::Additive => &m.managed_ports,
             MembershipPolicy::Exclusive => {
                 exclusive.entry(g).or_default().push((o, &m.ports));
-                m.current_members.difference(&m.ports)
+                &m.current_members
             }
         };
         for p in leaving {
-            entries.entry(p).or_default().votes.push(Vote {
-                group: g,
-                obj: o,
-                inn: false,
-            });
+            let port = ports.intern(p);
+            if stamp.get(port as usize) != Some(&j) {
+                votes.push(Vote {
+                    port,
+                    group: g,
+                    obj: o,
+                    inn: false,
+                });
+            }
         }
     }
     if !exclusive.is_empty() {
@@ -122,37 +226,53 @@ pub(super) fn resolve<'a>(
         if !ids.is_empty() {
             for (pid, port) in &cx.observed.ports {
                 if port.groups.iter().any(|g| ids.contains(g.as_str())) {
-                    entries.entry(pid).or_default();
+                    ports.intern(pid);
                 }
             }
         }
     }
 
-    let mut entries: Vec<(&'a str, Entry)> = entries.into_iter().collect();
-    entries.sort_unstable_by_key(|(p, _)| *p);
+    let n_ports = ports.len();
+    let (vote_at, mut votes) = bucket(&votes, n_ports, |v| v.port);
+    psgs.sort_by(|a, b| {
+        a.port
+            .cmp(&b.port)
+            .then_with(|| cx.key(a.obj).cmp(cx.key(b.obj)))
+    });
+    let mut psg_at = vec![0usize; n_ports + 1];
+    for p in &psgs {
+        psg_at[p.port as usize + 1] += 1;
+    }
+    for i in 0..n_ports {
+        psg_at[i + 1] += psg_at[i];
+    }
 
     let mut removals = vec![0usize; cx.obj_keys.len()];
     let mut work = Vec::new();
+    let mut seen = vec![false; n_ports];
+    let mut observed: Vec<Gid> = Vec::new();
     let mut relevant: Vec<Gid> = Vec::new();
     let mut ins: Vec<Obj> = Vec::new();
     let mut outs: Vec<Obj> = Vec::new();
-    for (port, mut e) in entries {
-        let Some(op) = cx.observed.ports.get(port) else {
-            let mut named: Vec<Obj> = e.votes.iter().map(|v| v.obj).collect();
-            named.sort_unstable();
-            named.dedup();
-            for o in named {
-                cx.warn(o, format!("port {port} not found"));
-            }
+    // Walk the cloud's ports in their (sorted) order: deterministic output
+    // without sorting port ids.
+    for (pid, op) in &cx.observed.ports {
+        let Some(pi) = ports.get(pid) else {
             continue;
         };
-        e.psgs.sort_by(|a, b| cx.key(a.0).cmp(cx.key(b.0)));
-        let observed: Vec<Gid> = op.groups.iter().map(|id| cx.group(GKey::Id(id))).collect();
-        e.votes.sort_unstable_by_key(|v| (v.group, v.obj));
+        let pi = pi as usize;
+        seen[pi] = true;
+        let port: &'a str = pid;
+        let pv = &mut votes[vote_at[pi]..vote_at[pi + 1]];
+        pv.sort_unstable_by_key(|v| (v.group, v.obj));
+        let pv: &[Vote] = pv;
+        let port_psgs = &psgs[psg_at[pi]..psg_at[pi + 1]];
+        observed.clear();
+        observed.extend(op.groups.iter().map(|id| cx.group(GKey::Id(id))));
 
         relevant.clear();
         relevant.extend_from_slice(&observed);
-        relevant.extend(e.votes.iter().map(|v| v.group));
+        relevant.extend(pv.iter().map(|v| v.group));
         relevant.sort_unstable();
         relevant.dedup();
 
@@ -163,11 +283,11 @@ pub(super) fn resolve<'a>(
         for &g in &relevant {
             ins.clear();
             outs.clear();
-            while vi < e.votes.len() && e.votes[vi].group < g {
+            while vi < pv.len() && pv[vi].group < g {
                 vi += 1;
             }
-            while vi < e.votes.len() && e.votes[vi].group == g {
-                let v = e.votes[vi];
+            while vi < pv.len() && pv[vi].group == g {
+                let v = pv[vi];
                 if v.inn {
                     ins.push(v.obj)
                 } else {
@@ -175,9 +295,9 @@ pub(super) fn resolve<'a>(
                 }
                 vi += 1;
             }
-            for (po, list) in &e.psgs {
-                if !list.contains(&g) {
-                    outs.push(*po);
+            for p in port_psgs {
+                if !p.list.contains(&g) {
+                    outs.push(p.obj);
                 }
             }
             if let Some(ex) = exclusive.get(&g) {
@@ -223,12 +343,7 @@ pub(super) fn resolve<'a>(
         }
 
         if target == 0 && !observed.is_empty() {
-            let mut culprits: Vec<Obj> = removes
-                .iter()
-                .flat_map(|r| r.owners.iter().copied())
-                .collect();
-            culprits.sort_unstable();
-            culprits.dedup();
+            let culprits = union_of(&removes);
             for o in culprits {
                 cx.error(
                     o,
@@ -238,11 +353,7 @@ pub(super) fn resolve<'a>(
             continue;
         }
         if target > max_groups {
-            let mut culprits: Vec<Obj> =
-                adds.iter().flat_map(|a| a.owners.iter().copied()).collect();
-            culprits.sort_unstable();
-            culprits.dedup();
-            for o in culprits {
+            for o in union_of(&adds) {
                 cx.error(
                     o,
                     format!(
@@ -274,20 +385,12 @@ pub(super) fn resolve<'a>(
             }
         }
 
-        let order = if cx.provider.ordered_port_groups() {
-            e.psgs.first().map(|(owner, list)| Order {
-                list: list.clone(),
-                owner: *owner,
-            })
-        } else {
-            None
-        };
-        if let [(first, first_list), rest @ ..] = e.psgs.as_slice() {
-            for (o, list) in rest {
-                if list != first_list {
-                    let first_key = cx.key(*first).to_string();
+        if let [first, rest @ ..] = port_psgs {
+            for p in rest {
+                if p.list != first.list {
+                    let first_key = cx.key(first.obj).to_string();
                     cx.warn(
-                        *o,
+                        p.obj,
                         format!(
                             "port {port} is also managed by {first_key}, whose group order is used"
                         ),
@@ -295,21 +398,60 @@ pub(super) fn resolve<'a>(
                 }
             }
         }
-        let reorder = order
-            .as_ref()
-            .is_some_and(|ord| !in_order(&observed, &ord.list));
+        let order = port_psgs
+            .first()
+            .filter(|_| cx.provider.ordered_port_groups());
+        let reorder = order.is_some_and(|p| !in_order(&observed, &p.list));
         if adds.is_empty() && removes.is_empty() && !reorder {
             continue;
         }
         work.push(PortWork {
             port,
-            observed,
+            observed: observed.clone(),
             adds,
             removes,
-            order,
+            order: order.map(|p| Order {
+                list: p.list.clone(),
+                owner: p.obj,
+            }),
         });
     }
+
+    // Ports no cloud listing showed: warn everyone who named them, in port
+    // order.
+    let mut missing: Vec<usize> = (0..n_ports).filter(|&i| !seen[i]).collect();
+    missing.sort_unstable_by_key(|&i| ports.name(i as u32));
+    for pi in missing {
+        let mut named: Vec<Obj> = votes[vote_at[pi]..vote_at[pi + 1]]
+            .iter()
+            .map(|v| v.obj)
+            .chain(psgs[psg_at[pi]..psg_at[pi + 1]].iter().map(|p| p.obj))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        for o in named {
+            cx.warn(o, format!("port {} not found", ports.name(pi as u32)));
+        }
+    }
     (work, removals)
+}
+
+fn stamp_port(stamp: &mut Vec<u32>, port: u32, j: u32) {
+    let i = port as usize;
+    if stamp.len() <= i {
+        stamp.resize(i + 1, 0);
+    }
+    stamp[i] = j;
+}
+
+fn union_of(changes: &[PairChange]) -> Vec<Obj> {
+    let mut objs: Vec<Obj> = changes
+        .iter()
+        .flat_map(|c| c.owners.iter().copied())
+        .collect();
+    objs.sort_unstable();
+    objs.dedup();
+    objs
 }
 
 /// Whether the groups of `list` that the port holds appear in `list`'s order.

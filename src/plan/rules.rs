@@ -2,7 +2,7 @@
 //! which rules to create and delete so a managed group's rule set equals
 //! its spec. Batching of rule creates happens at assembly (see `mod.rs`).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::model::{
     DesiredState, GroupHandle, ObservedRule, Operation, ProviderKind, Remote, Rule,
