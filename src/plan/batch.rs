@@ -5,20 +5,20 @@
 
 use foldhash::{HashMap, HashMapExt};
 
-use crate::model::{Operation, ProviderKind, Step};
+use crate::model::{Operation, ProviderKind};
 
-use super::cx::{Cx, Gid, Obj};
+use super::cx::{Cx, Gid, Obj, Planned};
 use super::membership::{PairChange, PortWork};
 
 /// Membership steps by phase, in execution order.
 #[derive(Default)]
 pub(super) struct MembershipSteps {
     /// Removals that make room on ports at their group quota.
-    pub early: Vec<Step>,
-    pub adds: Vec<Step>,
-    pub removes: Vec<Step>,
+    pub early: Vec<Planned>,
+    pub adds: Vec<Planned>,
+    pub removes: Vec<Planned>,
     /// Re-inserting groups that were out of order (Huawei).
-    pub reinserts: Vec<Step>,
+    pub reinserts: Vec<Planned>,
     /// Every (port, group) the steps remove for good.
     pub removed: Vec<(String, Gid)>,
 }
@@ -428,14 +428,11 @@ fn cover(units: &[Vec<Gid>], ordered: &[bool], batch: usize) -> Vec<Vec<bool>> {
         .collect()
 }
 
-fn step(cx: &Cx<'_>, op: Operation, owners: &[Obj]) -> Step {
-    let mut keys: Vec<_> = owners.iter().map(|&o| cx.key(o)).collect();
-    keys.sort();
-    keys.dedup();
-    Step {
-        op,
-        owners: keys.into_iter().cloned().collect(),
-    }
+fn step(op: Operation, owners: &[Obj]) -> Planned {
+    let mut owners = owners.to_vec();
+    owners.sort_unstable();
+    owners.dedup();
+    Planned { op, owners }
 }
 
 /// Port-level groups become operation arguments.
@@ -528,7 +525,6 @@ pub(super) fn build(
         if !p.early.is_empty() {
             let groups: Vec<Gid> = p.early.iter().map(|e| e.group).collect();
             out.early.push(step(
-                cx,
                 Operation::RemovePortGroups {
                     port: p.port.to_string(),
                     groups: ids(cx, &groups),
@@ -538,7 +534,6 @@ pub(super) fn build(
         }
         for call in &p.forced {
             out.adds.push(step(
-                cx,
                 Operation::AddPortGroups {
                     port: p.port.to_string(),
                     groups: call.groups.iter().map(|&g| cx.handle(g)).collect(),
@@ -555,7 +550,6 @@ pub(super) fn build(
         if !mine.is_empty() {
             let changes: Vec<&PairChange> = mine.into_iter().map(|(a, _)| a).collect();
             out.adds.push(step(
-                cx,
                 Operation::AddPortGroups {
                     port: p.port.to_string(),
                     groups: changes.iter().map(|a| cx.handle(a.group)).collect(),
@@ -580,7 +574,6 @@ pub(super) fn build(
             let changes: Vec<&PairChange> = mine.into_iter().map(|(r, _)| r).collect();
             let groups: Vec<Gid> = changes.iter().map(|r| r.group).collect();
             out.removes.push(step(
-                cx,
                 Operation::RemovePortGroups {
                     port: p.port.to_string(),
                     groups: ids(cx, &groups),
@@ -597,7 +590,6 @@ pub(super) fn build(
 
         for call in &p.reinserts {
             out.reinserts.push(step(
-                cx,
                 Operation::AddPortGroups {
                     port: p.port.to_string(),
                     groups: call.groups.iter().map(|&g| cx.handle(g)).collect(),
@@ -628,7 +620,6 @@ pub(super) fn build(
         for chunk in members.chunks(batch) {
             let owners: Vec<Obj> = chunk.iter().flat_map(|(_, o)| o.iter().copied()).collect();
             out.adds.push(step(
-                cx,
                 Operation::AttachPorts {
                     group: cx.handle(g),
                     ports: chunk.iter().map(|(p, _)| p.to_string()).collect(),
@@ -644,7 +635,6 @@ pub(super) fn build(
         for chunk in members.chunks(batch) {
             let owners: Vec<Obj> = chunk.iter().flat_map(|(_, o)| o.iter().copied()).collect();
             out.removes.push(step(
-                cx,
                 Operation::DetachPorts {
                     group: id.to_string(),
                     ports: chunk.iter().map(|(p, _)| p.to_string()).collect(),
@@ -654,4 +644,72 @@ pub(super) fn build(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(units: &[Vec<Gid>], ordered: &[bool]) -> usize {
+        let by_port = cover(units, ordered, 20);
+        let port_calls = by_port.iter().filter(|u| u.iter().any(|b| *b)).count();
+        let mut per_group: HashMap<Gid, usize> = HashMap::new();
+        for (u, flags) in units.iter().zip(&by_port) {
+            for (g, by_port) in u.iter().zip(flags) {
+                if !by_port {
+                    *per_group.entry(*g).or_default() += 1;
+                }
+            }
+        }
+        port_calls + per_group.values().map(|n| n.div_ceil(20)).sum::<usize>()
+    }
+
+    #[test]
+    fn cover_meets_the_structured_lower_bounds() {
+        // One port, three groups: its own call.
+        assert_eq!(calls(&[vec![1, 2, 3]], &[false]), 1);
+        // 45 ports, one group: batches.
+        assert_eq!(calls(&vec![vec![7]; 45], &[false; 45]), 3);
+        // 20 ports, the same three groups: one batch per group.
+        assert_eq!(calls(&vec![vec![1, 2, 3]; 20], &[false; 20]), 3);
+        // 21 ports in G, one of them also in H and I: a batch + a port call.
+        let mut units = vec![vec![1]; 20];
+        units.push(vec![1, 2, 3]);
+        assert_eq!(calls(&units, &[false; 21]), 2);
+        // Nothing to do.
+        assert_eq!(calls(&[], &[]), 0);
+    }
+
+    #[test]
+    fn cover_keeps_an_ordered_unit_in_one_call() {
+        // Group 1 fills a batch that includes the ordered port's first
+        // group; the port's other two groups then go by its own call, which
+        // must carry all three so they land in order.
+        let mut units = vec![vec![1, 2, 3]];
+        units.extend(std::iter::repeat_n(vec![1], 19));
+        let mut ordered = vec![false; 20];
+        ordered[0] = true;
+        let by_port = cover(&units, &ordered, 20);
+        assert_eq!(by_port[0], vec![true, true, true]);
+        assert!(by_port[1..].iter().all(|u| u == &[false]));
+        // Unordered, the same port splits: G1 rides in the batch.
+        let by_port = cover(&units, &[false; 20], 20);
+        assert_eq!(by_port[0], vec![false, true, true]);
+    }
+
+    #[test]
+    fn longest_increasing_subsequence() {
+        let pick = |seq: &[usize]| -> Vec<usize> {
+            longest_increasing(seq)
+                .into_iter()
+                .map(|i| seq[i])
+                .collect()
+        };
+        assert_eq!(pick(&[]), Vec::<usize>::new());
+        assert_eq!(pick(&[0, 1, 2]), vec![0, 1, 2]);
+        assert_eq!(pick(&[2, 0, 1]), vec![0, 1]);
+        assert_eq!(pick(&[3, 1, 4, 0, 5, 2, 6]).len(), 4);
+        let lis = pick(&[5, 4, 3, 2, 1]);
+        assert_eq!(lis.len(), 1);
+    }
 }

@@ -15,6 +15,13 @@ pub(super) type Obj = u32;
 /// Index of a security group (an existing id or one the plan creates).
 pub(super) type Gid = u32;
 
+/// A step while planning: owners as object indices (turned into
+/// [`crate::model::Step`]s, with owner keys in key order, at the end).
+pub(super) struct Planned {
+    pub op: crate::model::Operation,
+    pub owners: Vec<Obj>,
+}
+
 /// What kind of intent an object carries; decides which spec field an
 /// error names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,10 +100,6 @@ impl<'a> Cx<'a> {
         self.obj_roles.push(role);
         self.reports.push(ObjectReport::default());
         o
-    }
-
-    pub fn object_of(&self, key: &ObjectKey) -> Option<Obj> {
-        self.obj_index.get(key).copied()
     }
 
     pub fn key(&self, o: Obj) -> &'a ObjectKey {

@@ -300,7 +300,7 @@ pub(super) fn resolve<'a>(
                     outs.push(p.obj);
                 }
             }
-            if let Some(ex) = exclusive.get(&g) {
+            if let Some(ex) = (!exclusive.is_empty()).then(|| exclusive.get(&g)).flatten() {
                 for (eo, listed) in ex {
                     if !listed.contains(port) {
                         outs.push(*eo);

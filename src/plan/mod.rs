@@ -152,7 +152,7 @@ use crate::model::{
     DesiredState, FieldError, Mode, ObjectKey, ObservedState, Operation, Plan, Step,
 };
 
-use cx::{Cx, Obj};
+use cx::{Cx, Obj, Planned};
 
 /// Thresholds of the blast-radius guard (settable by flag).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -235,20 +235,22 @@ pub fn plan(
     let allowed: Vec<bool> = withheld.iter().map(Option::is_none).collect();
     let steps = assemble(&mut cx, &groups, &deletions, &ports, &allowed, true);
     let mut reports = std::mem::take(&mut cx.reports);
-    count(&cx, &steps, &mut reports, |o| allowed[o as usize]);
+    count(&steps, &mut reports, |o| allowed[o as usize]);
     if allowed.contains(&false) {
         // What the withheld objects would do: the plan as if nothing were
         // withheld (no warnings from this pass; they were given above).
         cx.reports = vec![ObjectReport::default(); reports.len()];
         let everything = vec![true; allowed.len()];
         let hypothetical = assemble(&mut cx, &groups, &deletions, &ports, &everything, false);
-        count(&cx, &hypothetical, &mut reports, |o| !allowed[o as usize]);
+        count(&hypothetical, &mut reports, |o| !allowed[o as usize]);
     }
     for (report, w) in reports.iter_mut().zip(withheld) {
         report.withheld = w;
     }
     Ok(PlanOutcome {
-        plan: Plan { steps },
+        plan: Plan {
+            steps: publish(&cx, steps),
+        },
         reports: cx
             .obj_keys
             .iter()
@@ -311,10 +313,10 @@ fn assemble(
     ports: &[membership::PortWork<'_>],
     allowed: &[bool],
     warn: bool,
-) -> Vec<Step> {
-    let step = |cx: &Cx<'_>, op: Operation, owner: Obj| Step {
+) -> Vec<Planned> {
+    let step = |op: Operation, owner: Obj| Planned {
         op,
-        owners: vec![cx.key(owner).clone()],
+        owners: vec![owner],
     };
     let groups: Vec<&rules::GroupWork<'_>> = groups
         .iter()
@@ -323,12 +325,12 @@ fn assemble(
     let mut steps = Vec::new();
     for g in &groups {
         if let Some(op) = &g.create {
-            steps.push(step(cx, op.clone(), g.owner));
+            steps.push(step(op.clone(), g.owner));
         }
     }
     for g in &groups {
         if let Some(op) = &g.update {
-            steps.push(step(cx, op.clone(), g.owner));
+            steps.push(step(op.clone(), g.owner));
         }
     }
     let per_call = cx.provider.max_rules_per_create();
@@ -338,7 +340,7 @@ fn assemble(
                 group: g.target.clone(),
                 rules: chunk.iter().map(|r| (*r).clone()).collect(),
             };
-            steps.push(step(cx, op, g.owner));
+            steps.push(step(op, g.owner));
         }
     }
     let membership = batch::build(cx, ports, allowed, warn);
@@ -353,7 +355,7 @@ fn assemble(
                 rule_id: r.id.clone(),
                 rule: r.rule.clone(),
             };
-            steps.push(step(cx, op, g.owner));
+            steps.push(step(op, g.owner));
         }
     }
     for d in deletions.iter().filter(|d| allowed[d.owner as usize]) {
@@ -379,7 +381,6 @@ fn assemble(
             continue;
         }
         steps.push(step(
-            cx,
             Operation::DeleteGroup {
                 group: d.group.to_string(),
             },
@@ -390,15 +391,25 @@ fn assemble(
 }
 
 /// Add each step's kind to the `changes` of its owners that `pick` selects.
-fn count(cx: &Cx<'_>, steps: &[Step], reports: &mut [ObjectReport], pick: impl Fn(Obj) -> bool) {
+fn count(steps: &[Planned], reports: &mut [ObjectReport], pick: impl Fn(Obj) -> bool) {
     for step in steps {
-        for owner in &step.owners {
-            if let Some(o) = cx.object_of(owner).filter(|&o| pick(o)) {
-                *reports[o as usize]
-                    .changes
-                    .entry(step.op.kind().to_string())
-                    .or_insert(0) += 1;
-            }
+        for &o in step.owners.iter().filter(|&&o| pick(o)) {
+            *reports[o as usize]
+                .changes
+                .entry(step.op.kind().to_string())
+                .or_insert(0) += 1;
         }
     }
+}
+
+/// The public form of a step: owners by key, in key order.
+fn publish(cx: &Cx<'_>, planned: Vec<Planned>) -> Vec<Step> {
+    planned
+        .into_iter()
+        .map(|p| {
+            let mut owners: Vec<ObjectKey> = p.owners.iter().map(|&o| cx.key(o).clone()).collect();
+            owners.sort();
+            Step { op: p.op, owners }
+        })
+        .collect()
 }
