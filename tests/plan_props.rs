@@ -448,4 +448,41 @@ proptest! {
         let out = plan::plan(&d, &o, &opts).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
         prop_assert!(out.plan.is_empty(), "no fixed point after 3 passes: {:#?}", out.plan);
     }
+
+    #[test]
+    fn structured_changes_meet_their_lower_bound(
+        huawei in any::<bool>(),
+        n in 1usize..=120,
+        extra in 0usize..=3,
+    ) {
+        let provider = if huawei { ProviderKind::Huawei } else { ProviderKind::Baidu };
+        let ids = port_ids("p", n);
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let others: Vec<String> = (0..extra).map(|i| format!("X{i}")).collect();
+        let mut all: Vec<&str> = vec!["A", "B"];
+        all.extend(others.iter().map(String::as_str));
+        let mut held: Vec<&str> = vec!["A"];
+        held.extend(others.iter().map(String::as_str));
+        let ports: Vec<(&str, &[&str])> = refs.iter().map(|p| (*p, &held[..])).collect();
+        let o = observed(&all, &ports);
+
+        // N ports joining a group: ceil(N/20).
+        let mut d = desired(provider);
+        d.memberships.push(additive("m", "B", &refs, &[]));
+        prop_assert_eq!(plan_or_skip(&d, &o, &permissive())?.map(|p| p.plan.steps.len()), Some(n.div_ceil(20)));
+
+        // N ports moving from A to B and leaving `extra` more groups, L in
+        // all: ceil(N/20) attaches; the removals' optimum is full batches
+        // per group for each 20 ports, then the r = N mod 20 rest by L
+        // batch calls or r port calls, whichever is fewer.
+        let mut d = desired(provider);
+        for p in &refs {
+            d.ports.push(psg(p, p, &["B"]));
+        }
+        let out = plan_or_skip(&d, &o, &permissive())?.expect("valid");
+        let leaving = 1 + extra;
+        let removal_bound = (n / 20) * leaving + leaving.min(n % 20);
+        prop_assert_eq!(out.plan.steps.len(), n.div_ceil(20) + removal_bound);
+        apply_checked(&d, &o, &out)?;
+    }
 }

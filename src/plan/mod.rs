@@ -19,7 +19,7 @@
 //!   rules alone. Duplicate observed rules that are desired are left alone
 //!   (they mean the same thing).
 //! - Creates go in `CreateRules` calls of at most
-//!   [`ProviderKind::max_rules_per_create`](crate::model::ProviderKind::max_rules_per_create) rules (200 on Huawei, one per
+//!   [`ProviderKind::max_rules_per_create`] rules (200 on Huawei, one per
 //!   call on Baidu). A rule naming a group that this plan cannot create
 //!   (its object paused or in observe mode) waits, with a warning.
 //! - `GroupDeletion` becomes a `DeleteGroup` at the very end, unless ports
@@ -47,7 +47,7 @@
 //!
 //! Errors (the whole call returns `Err`): a port whose resolved groups would
 //! be empty (on each object removing its groups: `spec.securityGroups` or
-//! `spec.ports`), more groups than [`ProviderKind::max_groups_per_port`](crate::model::ProviderKind::max_groups_per_port) (on
+//! `spec.ports`), more groups than [`ProviderKind::max_groups_per_port`] (on
 //! the objects adding), a port-centric list longer than that limit, and
 //! creating a Baidu group without `spec.vpcId`.
 //!
@@ -79,7 +79,7 @@
 //!
 //! Each (port, group) removal rides either in one `RemovePortGroups` call of
 //! its port (all that port's removals at once) or in a `DetachPorts` batch
-//! of its group (at most [`ProviderKind::MAX_BATCH_PORTS`](crate::model::ProviderKind::MAX_BATCH_PORTS) = 20 ports).
+//! of its group (at most [`ProviderKind::MAX_BATCH_PORTS`] = 20 ports).
 //! Adds likewise: one `AddPortGroups` of the port, or `AttachPorts` batches.
 //! Choosing is a set cover; the planner is greedy: take the call that
 //! covers the most pairs not yet covered (a batch call counts at most 20),
@@ -91,6 +91,9 @@
 //! - K ports moving from A to B: 2·ceil(K/20).
 //! - One port leaving three groups: 1 (`RemovePortGroups`).
 //! - 20 ports each leaving the same 3 groups: 3 (one `DetachPorts` each).
+//! - N ports each leaving the same L groups: ⌊N/20⌋·L + min(L, N mod 20)
+//!   (full batches, then the rest by batch or by port, whichever is fewer;
+//!   21 ports leaving 2 groups: 3).
 //! - In general: one call carries at most max(20, r) pairs, r being the
 //!   most pairs one port has, so a change of P pairs needs at least
 //!   ceil(P / max(20, r)) calls.
@@ -102,24 +105,27 @@
 //!
 //! # Order on Huawei
 //!
-//! On Huawei ([`ProviderKind::ordered_port_groups`](crate::model::ProviderKind::ordered_port_groups)) a port-centric port
+//! On Huawei ([`ProviderKind::ordered_port_groups`]) a port-centric port
 //! ends with exactly its list, in order (Baidu membership is a set: order is
 //! ignored). Batch attach appends, so:
-//! - The kept groups that are already in the right relative order (a
-//!   longest increasing subsequence) stay; the other kept groups are
-//!   *movers*.
-//! - The groups to place (new ones and movers) form runs between stable
-//!   groups. A run of new groups before a stable group is one
-//!   `AddPortGroups` with `index` = that group's position (the run inserted
-//!   in order). The run after the last stable group is appended: by
-//!   `AttachPorts` when the attach calls' order (groups ranked by their mean
-//!   position in such runs) gives the right order, else by one
-//!   `AddPortGroups` of the port.
-//! - Movers are removed with the removals (phase 6) and their runs
-//!   re-inserted at the right index after (phase 7); the stable groups stay
-//!   on the port the whole time, so it never has zero groups.
+//! - The kept groups already in the right relative order (a longest
+//!   increasing subsequence of their list positions) are *stable* and stay;
+//!   the other kept groups are *movers*.
+//! - Add phase: the new groups between two stable groups go in one
+//!   `AddPortGroups` with `index` = the position of the next stable group
+//!   (inserted in list order). The new groups after the last stable group
+//!   are appended: by `AttachPorts` when the order of the attach calls
+//!   (groups ranked by their mean position in such tails) gives the right
+//!   order, else by one `AddPortGroups` of the port.
+//! - Remove phase: movers leave with the port's removals.
+//! - Re-insert phase: each stretch of movers goes back in one
+//!   `AddPortGroups` just before the list group that follows it (or at the
+//!   end). The stable groups stay on the port throughout, so it never has
+//!   zero groups, and new groups never wait for a removal.
 //! - Groups kept because of a conflict are not in the list; they stay where
 //!   they are and the list's groups are ordered around them.
+//! - Two `PortSecurityGroups` for one port: the first by key gives the
+//!   order; the other gets a warning when its list differs.
 //!
 //! # Modes and the blast-radius guard
 //!
@@ -135,7 +141,22 @@
 //! [`ObjectReport::changes`] counts, by [`Operation::kind`], the steps an
 //! object has a share in: for objects not withheld, in the plan; for
 //! withheld objects, in the plan that would be made if nothing were
-//! withheld.
+//! withheld. Every object of the desired state has a report.
+//!
+//! # Performance
+//!
+//! Built for 100,000 port-group memberships in well under 50 ms on one
+//! core (`benches/planner.rs`): objects, groups and ports are interned to
+//! `u32` (port ids copied into one arena behind a hash table, so lookups
+//! touch cache-local bytes); votes sit in one flat array bucketed by port
+//! with a counting sort; observed ports are walked in their own sorted
+//! order; the cover runs on bucket queues in time linear in the pairs that
+//! change. Nothing scans all ports per group or all groups per port.
+//!
+//! [`ProviderKind::max_rules_per_create`]: crate::model::ProviderKind::max_rules_per_create
+//! [`ProviderKind::max_groups_per_port`]: crate::model::ProviderKind::max_groups_per_port
+//! [`ProviderKind::MAX_BATCH_PORTS`]: crate::model::ProviderKind::MAX_BATCH_PORTS
+//! [`ProviderKind::ordered_port_groups`]: crate::model::ProviderKind::ordered_port_groups
 
 mod batch;
 mod cx;
@@ -210,6 +231,7 @@ pub struct ObjectReport {
 pub struct PlanOutcome {
     /// Steps to execute, in order.
     pub plan: Plan,
+    /// One report per object of the desired state.
     pub reports: BTreeMap<ObjectKey, ObjectReport>,
 }
 
@@ -284,7 +306,7 @@ fn guard(
             && deletes as f64 > opts.max_revoke_fraction * g.existing_rules as f64
         {
             withheld[o] = Some(Withheld::MassChange(format!(
-                "would delete {deletes} of the {} rules of group {} (more than {}%); set secgroup.io/allow-mass-change: \"true\" to allow",
+                "would delete {deletes} of the {} rules of group {} (more than {:.0}%); set secgroup.io/allow-mass-change: \"true\" to allow",
                 g.existing_rules,
                 g.target,
                 opts.max_revoke_fraction * 100.0
