@@ -2,8 +2,12 @@
 //! (after kube-rs/controller-rs) plays each scenario and asserts method,
 //! path and body of every Kubernetes call the reconcile makes.
 
+mod emulator;
+
 use std::sync::Arc;
 use std::time::Duration;
+
+use emulator::fake_cloud::{FakeCloud, FakeFactory};
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -23,7 +27,7 @@ use secgroup_controller::controller::metrics::Metrics;
 use secgroup_controller::controller::reconciler::{Context, Requeuers, Stores, reconcile};
 use secgroup_controller::crd::{
     CloudAccount, CloudAccountSpec, LocalObjectRef, PortSecurityGroups, Provider, SecurityGroup,
-    SecurityGroupMembership, SecurityGroupSpec,
+    SecurityGroupMembership, SecurityGroupSpec, SecurityGroupStatus,
 };
 use secgroup_controller::plan::PlanOptions;
 
@@ -125,6 +129,10 @@ struct World {
 }
 
 fn context(client: Client, world: World) -> Arc<Context> {
+    context_with(client, world, Arc::new(NoClients))
+}
+
+fn context_with(client: Client, world: World, providers: Arc<dyn ProviderFactory>) -> Arc<Context> {
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -148,7 +156,7 @@ fn context(client: Client, world: World) -> Arc<Context> {
         client,
         Metrics::new(),
         recorder,
-        Arc::new(NoClients),
+        providers,
         crd_resolver(),
         PlanOptions::default(),
         Duration::from_secs(600),
@@ -390,6 +398,63 @@ async fn cleanup_without_an_account_releases_the_object_and_says_so() {
     assert_eq!(seen[0].0["reason"], "CleanupSkipped");
     assert_eq!(
         seen[1].0,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER},
+            {"op": "remove", "path": "/metadata/finalizers/0"}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn cleanup_deletes_the_group_publishes_it_and_releases_the_object() {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let cloud = FakeCloud::new();
+    cloud.add_group("sg-1");
+    let mut sg = security_group("web").finalized().deleting();
+    sg.status = Some(SecurityGroupStatus {
+        group_id: Some("sg-1".into()),
+        ..SecurityGroupStatus::default()
+    });
+    let ctx = context_with(
+        client,
+        World {
+            accounts: vec![account()],
+            groups: vec![sg.clone()],
+        },
+        Arc::new(FakeFactory {
+            cloud: cloud.clone(),
+            access_key: "AK-TEST".into(),
+        }),
+    );
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": NS, "resourceVersion": "7"},
+        "data": {"accessKey": "QUstVEVTVA==", "secretKey": "c2VjcmV0"}
+    });
+    let mut released = sg.clone();
+    released.metadata.finalizers = None;
+    let server = tokio::spawn(verify(
+        handle,
+        vec![
+            Expect::new("GET", "/api/v1/namespaces/prod/secrets/creds", 200, secret),
+            Expect::new("POST", EVENTS_PATH, 201, json!({})),
+            Expect::new(
+                "PATCH",
+                SG_PATH,
+                200,
+                serde_json::to_value(&released).unwrap(),
+            ),
+        ],
+    ));
+    reconcile(Arc::new(sg), ctx).await.unwrap();
+    let seen = server.await.unwrap();
+    assert!(cloud.group("sg-1").is_none(), "group deleted in the cloud");
+    assert_eq!(cloud.calls("deleteGroup"), 1);
+    assert_eq!(seen[1].0["reason"], "Deleted");
+    assert_eq!(seen[1].0["note"], "deleted security group sg-1");
+    assert_eq!(
+        seen[2].0,
         json!([
             {"op": "test", "path": "/metadata/finalizers/0", "value": FINALIZER},
             {"op": "remove", "path": "/metadata/finalizers/0"}

@@ -356,8 +356,14 @@ async fn report<K: Managed>(obj: &K, outcome: &ObjectOutcome, ctx: &Context) -> 
         )
         .await?;
     }
+    publish(obj, status::events(old_ready.as_ref(), outcome, drift), ctx).await;
+    Ok(())
+}
+
+/// Publish Events; best effort: a failed publish must not fail the pass.
+async fn publish<K: Managed>(obj: &K, events: Vec<status::EventSpec>, ctx: &Context) {
     let reference = obj.object_ref(&());
-    for ev in status::events(old_ready.as_ref(), outcome, drift) {
+    for ev in events {
         let event = Event {
             type_: ev.type_,
             reason: ev.reason.to_string(),
@@ -365,12 +371,10 @@ async fn report<K: Managed>(obj: &K, outcome: &ObjectOutcome, ctx: &Context) -> 
             action: ev.action.to_string(),
             secondary: None,
         };
-        // Events are best effort: a failed publish must not fail the pass.
         if let Err(e) = ctx.recorder.publish(&event, &reference).await {
             tracing::warn!(error = %e, reason = ev.reason, "cannot publish event");
         }
     }
-    Ok(())
 }
 
 fn action_for(outcome: &ObjectOutcome, key: &str, kind: &str, ctx: &Context) -> Action {
@@ -441,6 +445,9 @@ async fn cleanup<K: Managed>(obj: Arc<K>, ctx: &Context) -> Result<Action, Error
     };
     let outcome = outcome_for(obj.as_ref(), account, ctx).await;
     if outcome.cleanup_done {
+        // The object is about to go: no status to write, but say what the
+        // cleanup did (group deleted, ports detached).
+        publish(obj.as_ref(), status::events(None, &outcome, false), ctx).await;
         ctx.failures.succeeded(&key.to_string());
         return Ok(Action::await_change());
     }
