@@ -1,0 +1,317 @@
+//! The plan/apply pipeline once the manifests are resolved: for each
+//! account, observe and plan (all accounts before anything is applied),
+//! print, execute in order with progress lines, then observe and plan again
+//! to verify the cloud converged.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::render::{self, AccountHeader, JsonAccountPlan, JsonStepResult};
+use crate::cloud::CloudProvider;
+use crate::model::DesiredState;
+use crate::plan::{PlanOptions, PlanOutcome};
+use crate::reconcile::{ExecEvent, ExecuteReport, Observation, SyncError, execute, observe};
+
+/// How a command ends. `Changes` is only used by `plan --detailed-exitcode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done; with `--detailed-exitcode`, also "no changes".
+    Success = 0,
+    /// 1: an error (bad manifests, cloud errors, failed operations).
+    Error = 1,
+    /// 2: `plan --detailed-exitcode` found changes pending.
+    Changes = 2,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
+
+/// Where a command writes, and how it reads the environment. `main` passes
+/// the process's; tests pass buffers and a map.
+pub struct Io<'a> {
+    pub out: &'a mut (dyn Write + Send),
+    pub err: &'a mut (dyn Write + Send),
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+}
+
+/// One account, ready to talk to its cloud.
+pub struct AccountRun {
+    pub header: AccountHeader,
+    pub desired: DesiredState,
+    pub provider: Arc<dyn CloudProvider>,
+}
+
+/// An account after observe + plan.
+pub struct Planned {
+    pub run: AccountRun,
+    pub observation: Observation,
+    pub outcome: PlanOutcome,
+}
+
+/// Observe and plan every account. Nothing is written to any cloud.
+pub async fn plan_all(
+    accounts: Vec<AccountRun>,
+    opts: &PlanOptions,
+) -> Result<Vec<Planned>, Vec<String>> {
+    let mut planned = Vec::new();
+    let mut errors = Vec::new();
+    for mut run in accounts {
+        match plan_one(run.provider.as_ref(), &mut run.desired, opts).await {
+            Ok((observation, outcome)) => planned.push(Planned {
+                run,
+                observation,
+                outcome,
+            }),
+            Err(e) => errors.push(format!(
+                "CloudAccount {}/{}: {e}",
+                run.header.namespace, run.header.name
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(planned)
+    } else {
+        Err(errors)
+    }
+}
+
+async fn plan_one(
+    provider: &dyn CloudProvider,
+    desired: &mut DesiredState,
+    opts: &PlanOptions,
+) -> Result<(Observation, PlanOutcome), SyncError> {
+    let observation = observe(provider, desired).await?;
+    let outcome =
+        crate::plan::plan(desired, &observation.observed, opts).map_err(SyncError::Invalid)?;
+    Ok((observation, outcome))
+}
+
+/// Print every account's plan as a table.
+pub fn print_plans(w: &mut dyn Write, planned: &[Planned]) -> io::Result<()> {
+    for (i, p) in planned.iter().enumerate() {
+        if i > 0 {
+            writeln!(w)?;
+        }
+        writeln!(w, "{}", p.run.header.title())?;
+        for (owner, id) in &p.observation.found_by_tag {
+            writeln!(
+                w,
+                "  {}/{} was created earlier as {id} (found by its owner tag)",
+                owner.kind, owner.name
+            )?;
+        }
+        for (owner, ids) in &p.observation.duplicates {
+            writeln!(
+                w,
+                "  warning: {}/{} has duplicate groups in the cloud: {} (not touched; delete them by hand)",
+                owner.kind,
+                owner.name,
+                ids.join(", ")
+            )?;
+        }
+        render::write_plan_table(w, &p.outcome.plan)?;
+        render::write_reports(w, &p.outcome.reports)?;
+    }
+    Ok(())
+}
+
+/// Conflicts make the manifests contradictory: worth an error exit.
+pub fn conflict_errors(planned: &[Planned]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in planned {
+        for (key, report) in &p.outcome.reports {
+            for c in &report.conflicts {
+                out.push(format!(
+                    "{key} and {} disagree about port {} in group {}: {}",
+                    c.with, c.port, c.group, c.message
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `plan -o json`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonPlanDocument<'a> {
+    pub changes_pending: bool,
+    pub accounts: Vec<JsonAccountPlan<'a>>,
+}
+
+impl<'a> JsonPlanDocument<'a> {
+    pub fn new(planned: &'a [Planned]) -> Self {
+        let accounts: Vec<_> = planned
+            .iter()
+            .map(|p| JsonAccountPlan::new(&p.run.header, &p.outcome))
+            .collect();
+        Self {
+            changes_pending: accounts.iter().any(|a| a.changes_pending),
+            accounts,
+        }
+    }
+}
+
+/// What applying one account did.
+pub struct Applied {
+    pub report: Option<ExecuteReport>,
+    /// The plan after applying; `None` when re-reading the cloud failed.
+    pub verify: Result<PlanOutcome, String>,
+}
+
+/// Execute one account's plan with progress lines on `progress`, then plan
+/// again from a fresh read of the cloud.
+pub async fn apply_one(
+    planned: &Planned,
+    opts: &PlanOptions,
+    progress: &mut (dyn Write + Send),
+) -> Applied {
+    let report = if planned.outcome.plan.is_empty() {
+        None
+    } else {
+        let mut started = Instant::now();
+        let mut on_event = |ev: ExecEvent<'_>| {
+            // Progress is best effort: a closed pipe must not stop an apply.
+            let _ = match ev {
+                ExecEvent::Started { index, total, step } => {
+                    started = Instant::now();
+                    write!(progress, "{}", render::progress_start(index, total, step))
+                        .and_then(|()| progress.flush())
+                }
+                ExecEvent::Finished { result, .. } => writeln!(
+                    progress,
+                    "{}",
+                    render::progress_end(result, started.elapsed())
+                ),
+            };
+        };
+        Some(
+            execute(
+                planned.run.provider.as_ref(),
+                &planned.outcome.plan,
+                &planned.observation.observed,
+                &mut on_event,
+            )
+            .await,
+        )
+    };
+    // Verify from the original desired state: groups created just now are
+    // found again by their owner tag, exactly as a second run would.
+    let mut desired = planned.run.desired.clone();
+    let verify = plan_one(planned.run.provider.as_ref(), &mut desired, opts)
+        .await
+        .map(|(_, outcome)| outcome)
+        .map_err(|e| e.to_string());
+    Applied { report, verify }
+}
+
+/// `apply -o json`: the plan, each step's fate, and the verification.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonApplyAccount<'a> {
+    #[serde(flatten)]
+    pub plan: JsonAccountPlan<'a>,
+    pub results: Vec<JsonStepResult>,
+    /// Steps the re-plan still finds (empty when converged).
+    pub remaining: Option<usize>,
+    pub converged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_error: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonApplyDocument<'a> {
+    pub success: bool,
+    pub accounts: Vec<JsonApplyAccount<'a>>,
+}
+
+/// Whether an account's apply fully succeeded and converged.
+pub fn applied_ok(a: &Applied) -> bool {
+    a.report.as_ref().is_none_or(ExecuteReport::complete)
+        && a.verify.as_ref().is_ok_and(|o| o.plan.is_empty())
+}
+
+/// The summary lines after an account was applied; the failures named.
+pub fn write_apply_summary(
+    w: &mut dyn Write,
+    planned: &Planned,
+    applied: &Applied,
+) -> io::Result<()> {
+    let header = &planned.run.header;
+    let name = format!("CloudAccount {}/{}", header.namespace, header.name);
+    match &applied.report {
+        None => writeln!(w, "{name}: nothing to apply.")?,
+        Some(r) => {
+            let total = planned.outcome.plan.steps.len();
+            writeln!(
+                w,
+                "{name}: {} of {total} operations succeeded{}.",
+                r.succeeded(),
+                if r.created.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; created {}",
+                        r.created
+                            .iter()
+                            .map(|(k, id)| format!("{}/{} = {id}", k.kind, k.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            )?;
+            if let Some(failed) = r.failed() {
+                let err = failed
+                    .result
+                    .as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                writeln!(
+                    w,
+                    "  FAILED [{}/{total}] {} {}: {err}",
+                    failed.index + 1,
+                    failed.step.op.kind(),
+                    render::target(&failed.step.op)
+                )?;
+                if !r.skipped.is_empty() {
+                    writeln!(
+                        w,
+                        "  not run: {} later operations ({}); apply again once the cause is fixed",
+                        r.skipped.len(),
+                        r.skipped
+                            .iter()
+                            .map(|s| s.op.kind())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )?;
+                }
+            }
+        }
+    }
+    match &applied.verify {
+        Ok(o) if o.plan.is_empty() => writeln!(
+            w,
+            "  Verified: a fresh read of the cloud plans no further changes."
+        ),
+        Ok(o) => writeln!(
+            w,
+            "  Not converged: a fresh read of the cloud still plans {} operations ({}).",
+            o.plan.steps.len(),
+            o.plan
+                .summary()
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => writeln!(w, "  Could not verify: {e}"),
+    }
+}
