@@ -272,7 +272,7 @@ fn every_rbac_rule_carries_a_comment() {
         let t = line.trim_start();
         if t.starts_with("- apiGroups:") {
             rules += 1;
-            let above = lines[..i].iter().rev().next().map(|l| l.trim_start());
+            let above = lines[..i].last().map(|l| l.trim_start());
             assert!(
                 above.is_some_and(|l| l.starts_with('#')),
                 "rbac.yaml line {}: rule without a comment above it",
