@@ -125,6 +125,30 @@ fn app_fleet_lists_45_distinct_ports_that_the_simulator_has() {
 }
 
 #[test]
+fn sim_state_is_a_valid_simulator_state() {
+    let state = secgroup_controller::sim::SimState::from_path(&examples().join("sim-state.yaml"))
+        .expect("parses as SimState");
+    state.validate().expect("valid");
+    assert_eq!(state.huawei.ports.len(), 50);
+    assert_eq!(state.baidu.instances.len(), 50);
+    // Every port starts with at least one group, as in both clouds.
+    assert!(
+        state
+            .huawei
+            .ports
+            .iter()
+            .all(|p| !p.security_groups.is_empty())
+    );
+    assert!(
+        state
+            .baidu
+            .instances
+            .iter()
+            .all(|i| !i.security_group_ids.is_empty())
+    );
+}
+
+#[test]
 fn example_secrets_hold_the_simulator_keys_and_adopted_groups_exist() {
     let state = sim_state();
     for (cloud, secret) in [
