@@ -1,2 +1,48 @@
-//! Command-line entry point.
-fn main() {}
+//! Command-line entry point: `run` (the controller), `plan` / `apply`
+//! (one-shot from manifests), `sim` (the cloud simulator), `crdgen`.
+//! Argument parsing lives here and in each area's `Args` struct; the work
+//! lives in the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secgroup_controller::sim;
+
+#[derive(Parser)]
+#[command(name = "secgroup-controller", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Huawei VPC and Baidu BCC simulator.
+    Sim(sim::SimArgs),
+}
+
+fn init_plain_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sim(args) => {
+            init_plain_logging();
+            match sim::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

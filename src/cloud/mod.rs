@@ -1,16 +1,139 @@
 //! Cloud clients: one [`CloudProvider`] trait in domain terms and one
 //! implementation per cloud. Nothing above this module knows a vendor's JSON,
 //! paths or signing; nothing in here knows Kubernetes.
+//!
+//! Start-up builds one HTTP client ([`http::build_http_client`]) and calls
+//! [`connect`] once per cloud account. Each client signs every request
+//! (`huawei::sign`, `baidu::sign`), takes a token from the account's
+//! bucket ([`ratelimit`]), retries only what is safe to repeat ([`retry`]),
+//! and traces every call (provider, operation, status, latency, request id)
+//! at `debug` under a `cloud` span. Credentials never reach a log, an error
+//! or a `Debug` output.
 
+pub mod baidu;
 mod error;
+pub mod http;
+pub mod huawei;
+mod percent;
+pub mod ratelimit;
+pub mod retry;
+mod transport;
 
 use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use error::{ApiErrorDetail, CloudError};
 
 use crate::model::{ObservedGroup, ObservedPort, ProviderKind, Rule};
+
+/// Where and how to reach one cloud account (from a `CloudAccount`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderSettings {
+    pub kind: ProviderKind,
+    /// Region id, e.g. `cn-north-4` (Huawei) or `bj` (Baidu); names the
+    /// default endpoint.
+    pub region: String,
+    /// Huawei project id (required there); unused on Baidu.
+    pub project_id: Option<String>,
+    /// Overrides the region's endpoint, e.g. the simulator's URL.
+    pub endpoint: Option<String>,
+    /// Client-side limit for the account; `None` is unlimited.
+    pub max_requests_per_second: Option<u32>,
+}
+
+fn settings_error(field: &str, message: impl fmt::Display) -> CloudError {
+    CloudError::InvalidRequest(ApiErrorDetail {
+        status: 0,
+        code: "InvalidSettings".into(),
+        message: format!("{field}: {message}"),
+        request_id: None,
+    })
+}
+
+/// The endpoint a client for `settings` talks to.
+pub fn endpoint_for(settings: &ProviderSettings) -> Result<String, CloudError> {
+    if let Some(endpoint) = &settings.endpoint {
+        return Ok(endpoint.clone());
+    }
+    let region = settings.region.trim();
+    if region.is_empty() {
+        return Err(settings_error(
+            "region",
+            "required when no endpoint is given",
+        ));
+    }
+    // The region becomes part of a host name.
+    if !region
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(settings_error(
+            "region",
+            format!("{region:?} may hold only lower-case letters, digits and '-'"),
+        ));
+    }
+    Ok(match settings.kind {
+        ProviderKind::Huawei => huawei::default_endpoint(region),
+        ProviderKind::Baidu => baidu::default_endpoint(region),
+    })
+}
+
+/// Build the client for one account. `http` is the shared client from
+/// [`http::build_http_client`]. Accounts with the same provider, endpoint
+/// and access key share one rate-limit bucket.
+pub fn connect(
+    settings: &ProviderSettings,
+    credentials: Credentials,
+    http: reqwest::Client,
+) -> Result<Arc<dyn CloudProvider>, CloudError> {
+    let endpoint = endpoint_for(settings)?;
+    if credentials.access_key.trim().is_empty() {
+        return Err(settings_error("accessKey", "must not be empty"));
+    }
+    if credentials.secret_key().is_empty() {
+        return Err(settings_error("secretKey", "must not be empty"));
+    }
+    let limiter = match settings.max_requests_per_second {
+        None => None,
+        Some(n) => {
+            let rate = NonZeroU32::new(n)
+                .ok_or_else(|| settings_error("maxRequestsPerSecond", "must be at least 1"))?;
+            let account = format!("{}|{endpoint}|{}", settings.kind, credentials.access_key);
+            Some(ratelimit::shared_limiter(&account, rate))
+        }
+    };
+    if endpoint.starts_with("http://") {
+        tracing::warn!(
+            provider = %settings.kind,
+            endpoint,
+            "cloud endpoint is plain http: requests are not encrypted (fine for the simulator)"
+        );
+    }
+    Ok(match settings.kind {
+        ProviderKind::Huawei => {
+            let project = settings
+                .project_id
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .ok_or_else(|| settings_error("projectId", "required for Huawei"))?;
+            let mut client = huawei::HuaweiClient::new(&endpoint, project, credentials, http)?;
+            if let Some(l) = limiter {
+                client = client.with_rate_limit(l);
+            }
+            Arc::new(client)
+        }
+        ProviderKind::Baidu => {
+            let mut client = baidu::BaiduClient::new(&endpoint, credentials, http)?;
+            if let Some(l) = limiter {
+                client = client.with_rate_limit(l);
+            }
+            Arc::new(client)
+        }
+    })
+}
 
 /// Access key and secret key. `Debug` never prints the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -186,4 +309,119 @@ pub trait CloudProvider: Send + Sync {
         group_id: &str,
         ports: &[String],
     ) -> Result<BatchOutcome, CloudError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(kind: ProviderKind) -> ProviderSettings {
+        ProviderSettings {
+            kind,
+            region: "cn-north-4".into(),
+            project_id: Some("p1".into()),
+            endpoint: None,
+            max_requests_per_second: Some(10),
+        }
+    }
+
+    fn http() -> reqwest::Client {
+        http::build_http_client(&http::HttpOptions::default()).unwrap()
+    }
+
+    fn creds() -> Credentials {
+        Credentials::new("AK", "SK-very-secret")
+    }
+
+    #[test]
+    fn default_endpoints_follow_the_region() {
+        assert_eq!(
+            endpoint_for(&settings(ProviderKind::Huawei)).unwrap(),
+            "https://vpc.cn-north-4.myhuaweicloud.com"
+        );
+        let baidu = ProviderSettings {
+            region: "bj".into(),
+            ..settings(ProviderKind::Baidu)
+        };
+        assert_eq!(endpoint_for(&baidu).unwrap(), "https://bcc.bj.baidubce.com");
+        let overridden = ProviderSettings {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            region: String::new(),
+            ..baidu
+        };
+        assert_eq!(endpoint_for(&overridden).unwrap(), "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn connect_builds_each_kind() {
+        let h = connect(&settings(ProviderKind::Huawei), creds(), http()).unwrap();
+        assert_eq!(h.kind(), ProviderKind::Huawei);
+        let b = connect(&settings(ProviderKind::Baidu), creds(), http()).unwrap();
+        assert_eq!(b.kind(), ProviderKind::Baidu);
+    }
+
+    #[test]
+    fn bad_settings_name_the_field_and_never_the_secret() {
+        let cases = [
+            (
+                ProviderSettings {
+                    project_id: None,
+                    ..settings(ProviderKind::Huawei)
+                },
+                "projectId",
+            ),
+            (
+                ProviderSettings {
+                    region: "cn north".into(),
+                    ..settings(ProviderKind::Huawei)
+                },
+                "region",
+            ),
+            (
+                ProviderSettings {
+                    region: String::new(),
+                    ..settings(ProviderKind::Baidu)
+                },
+                "region",
+            ),
+            (
+                ProviderSettings {
+                    max_requests_per_second: Some(0),
+                    ..settings(ProviderKind::Baidu)
+                },
+                "maxRequestsPerSecond",
+            ),
+            (
+                ProviderSettings {
+                    endpoint: Some("not a url".into()),
+                    ..settings(ProviderKind::Baidu)
+                },
+                "endpoint",
+            ),
+        ];
+        for (s, field) in cases {
+            let err = match connect(&s, creds(), http()) {
+                Ok(_) => panic!("{s:?} was accepted"),
+                Err(e) => e,
+            };
+            let text = format!("{err} {err:?}");
+            assert!(text.contains(field), "{field}: {text}");
+            assert!(!text.contains("SK-very-secret"));
+        }
+        let err = match connect(
+            &settings(ProviderKind::Baidu),
+            Credentials::new("AK", ""),
+            http(),
+        ) {
+            Ok(_) => panic!("empty secret accepted"),
+            Err(e) => e,
+        };
+        assert!(err.to_string().contains("secretKey"));
+    }
+
+    #[test]
+    fn credentials_debug_is_redacted() {
+        let text = format!("{:?}", creds());
+        assert!(text.contains("AK") && !text.contains("SK-very-secret"));
+    }
 }

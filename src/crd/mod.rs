@@ -1,2 +1,161 @@
 //! The custom resources (`secgroup.io/v1alpha1`), their validation, and
 //! their resolution into [`crate::model::DesiredState`]. Owned by issue 2.
+//!
+//! One file per kind, plus shared pieces:
+//! - [`account`]: `CloudAccount` (short name `cloudacct`).
+//! - [`security_group`]: `SecurityGroup` (`sg`) and its rules.
+//! - [`port_security_groups`]: `PortSecurityGroups` (`psg`).
+//! - [`membership`]: `SecurityGroupMembership` (`sgm`).
+//! - [`conditions`]: kstatus conditions (`Ready`, `Reconciling`, `Stalled`).
+//! - [`validate`]: the schema's checks again in code, plus the checks that
+//!   need the account's provider, run before any cloud call.
+//! - [`schema_check`]: validates an object against the generated CRD
+//!   schema, CEL rules included (tests and `examples/`).
+//! - [`resolve`]: turns one account's objects into a `DesiredState`.
+//!
+//! All kinds are namespaced, have a status subresource and the category
+//! `secgroup` (`kubectl get secgroup` lists them all). Printer columns show
+//! Ready, the cloud id and the Ready message.
+//!
+//! Fields and defaults (JSON names):
+//!
+//! | kind | field | default / rule |
+//! |------|-------|----------------|
+//! | CloudAccount | `provider` | required, `huawei` \| `baidu`, immutable |
+//! | | `region` | required |
+//! | | `projectId` | required when provider is `huawei` |
+//! | | `endpoint` | provider's public endpoint |
+//! | | `credentialsSecretRef.name` | required; Secret keys `accessKey`, `secretKey` |
+//! | | `maxRequestsPerSecond` | client default; 1-10000 |
+//! | SecurityGroup | `accountRef.name` | required, immutable |
+//! | | `groupId` | absent: the controller creates the group |
+//! | | `name` | `metadata.name`; 1-64 of letters, digits, `_-.` |
+//! | | `description` | empty; ≤255, no `<` `>` |
+//! | | `vpcId` | none (Baidu needs it to create) |
+//! | | `rules` | absent: rules not managed; present: authoritative |
+//! | | `deletionPolicy` | `Delete` when created, `Retain` when adopted |
+//! | rule | `direction` | required, `ingress` \| `egress` |
+//! | | `protocol` | `all`; `tcp` `udp` `icmp` `icmpv6` `all` or 0-255 |
+//! | | `ports` | all ports; `80`, `8000-9000`, Huawei also `22,80,443` |
+//! | | `ethertype` | `IPv4`, or `IPv6` when the remote prefix is IPv6 or the protocol is `icmpv6` |
+//! | | remote | exactly one of `remoteIpPrefix`, `remoteGroupRef.name`, `remoteGroupId`, `remoteAddressGroupId` |
+//! | | `action` | `allow` (Huawei only) |
+//! | | `priority` | 1 (Huawei only; 1-100) |
+//! | | `description` | empty (Baidu: part of the rule's identity) |
+//! | PortSecurityGroups | `accountRef.name`, `portId` | required, immutable |
+//! | | `securityGroups` | 1-100 entries of `{name}` xor `{id}`, no repeats |
+//! | | `deletionPolicy` | `Retain` |
+//! | SecurityGroupMembership | `securityGroupRef.name` xor (`accountRef.name` + `securityGroupId`) | required, immutable |
+//! | | `ports` | empty |
+//! | | `policy` | `Additive` |
+//! | | `deletionPolicy` | `Retain` (our choice: deleting a membership object leaves the ports in the group unless it says `Delete`) |
+//!
+//! Annotations: `secgroup.io/paused: "true"`, `secgroup.io/mode: observe`,
+//! `secgroup.io/allow-mass-change: "true"`.
+//!
+//! `immutable` fields are enforced by CEL transition rules; a
+//! membership's group target is immutable too, because its
+//! `status.managedPorts` only makes sense for one group.
+
+pub mod account;
+pub mod conditions;
+pub mod membership;
+pub mod port_security_groups;
+pub mod resolve;
+pub mod schema_check;
+pub mod security_group;
+pub mod validate;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResourceExt;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use account::{CloudAccount, CloudAccountSpec, CloudAccountStatus, Provider};
+pub use membership::{
+    MembershipPolicySpec, SecurityGroupMembership, SecurityGroupMembershipSpec,
+    SecurityGroupMembershipStatus,
+};
+pub use port_security_groups::{
+    GroupRef, PortSecurityGroups, PortSecurityGroupsSpec, PortSecurityGroupsStatus,
+};
+pub use security_group::{
+    RuleAction, RuleDirection, RuleEthertype, RuleSpec, SecurityGroup, SecurityGroupSpec,
+    SecurityGroupStatus,
+};
+
+/// API group of every kind here.
+pub const GROUP: &str = "secgroup.io";
+/// The one served and stored version.
+pub const VERSION: &str = "v1alpha1";
+
+/// `"true"` stops all changes for the object.
+pub const ANNOTATION_PAUSED: &str = "secgroup.io/paused";
+/// `observe` computes and reports the plan without applying it.
+pub const ANNOTATION_MODE: &str = "secgroup.io/mode";
+/// `"true"` lifts the blast-radius guard.
+pub const ANNOTATION_ALLOW_MASS_CHANGE: &str = "secgroup.io/allow-mass-change";
+
+/// A reference to an object of a known kind in the same namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct LocalObjectRef {
+    /// `metadata.name` of the object.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+}
+
+impl LocalObjectRef {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+/// What happens in the cloud when the object is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Undo in the cloud what the object did (delete the group, remove the
+    /// memberships it added).
+    Delete,
+    /// Leave the cloud as it is.
+    Retain,
+}
+
+/// The parts of status every kind has, so the controller can write them
+/// without knowing the kind.
+pub trait ResourceStatus {
+    fn conditions(&self) -> &[Condition];
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    fn set_observed_generation(&mut self, generation: Option<i64>);
+    fn set_last_sync_time(&mut self, time: Time);
+    /// Counts of the last plan's operations by [`crate::model::Operation::kind`].
+    fn set_last_plan(&mut self, counts: BTreeMap<String, u32>);
+}
+
+/// The CRDs of every kind, in a stable order (accounts first, then the kinds
+/// that reference them).
+pub fn all_crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        CloudAccount::crd(),
+        SecurityGroup::crd(),
+        PortSecurityGroups::crd(),
+        SecurityGroupMembership::crd(),
+    ]
+}
+
+/// [`all_crds`] as multi-document YAML, what `crdgen` prints and
+/// `crds/secgroup.io.yaml` holds.
+pub fn crds_yaml() -> String {
+    let mut out = String::new();
+    for crd in all_crds() {
+        out.push_str("---\n");
+        // Serializing a CRD (plain data, string keys) cannot fail.
+        out.push_str(&serde_yaml::to_string(&crd).unwrap_or_default());
+    }
+    out
+}

@@ -1,0 +1,528 @@
+//! The schema's checks again in code, plus the checks that need the
+//! account's provider, run before any cloud call. Every error names the
+//! field by its JSON path (`spec.rules[2].remoteIpPrefix`).
+//!
+//! Objects from the API server have passed the CRD schema already; objects
+//! from manifests (the one-shot CLI) have not, so everything the schema
+//! says that matters to the cloud is checked again here. Rule fields go
+//! through [`normalize_rule`], the one parser the planner also uses.
+//!
+//! Provider-specific checks:
+//! - Huawei: `projectId` required on the account; at most 100 groups per
+//!   port.
+//! - Baidu: one port or one range per rule (no lists), no `action: deny`,
+//!   no `priority`, no address groups; `vpcId` required to create a group;
+//!   at most 10 groups per instance; at most 50 rules per direction.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use kube::ResourceExt;
+
+use crate::model::{
+    Direction, FieldError, GroupHandle, Intent, Mode, ObjectKey, ProviderKind, Rule,
+};
+use crate::plan::normalize::{RawRule, normalize_rule};
+
+use super::{
+    ANNOTATION_ALLOW_MASS_CHANGE, ANNOTATION_MODE, ANNOTATION_PAUSED, CloudAccount, GroupRef,
+    PortSecurityGroups, Provider, RuleAction, RuleDirection, RuleEthertype, RuleSpec,
+    SecurityGroup, SecurityGroupMembership,
+};
+
+/// Most rules `spec.rules` may hold (the schema's `maxItems`).
+pub const MAX_RULES: usize = 200;
+/// Most rules per direction in a Baidu group (quota).
+pub const BAIDU_MAX_RULES_PER_DIRECTION: usize = 50;
+/// Most entries `spec.securityGroups` may hold (the schema's `maxItems`).
+pub const MAX_PORT_GROUPS: usize = 100;
+
+/// `Kind/namespace/name` of an object.
+pub fn object_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectKey {
+    ObjectKey::new(
+        &K::kind(&()),
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// The domain provider of a `spec.provider`.
+pub fn provider_kind(provider: Provider) -> ProviderKind {
+    match provider {
+        Provider::Huawei => ProviderKind::Huawei,
+        Provider::Baidu => ProviderKind::Baidu,
+    }
+}
+
+struct Errors<'a> {
+    key: &'a ObjectKey,
+    list: Vec<FieldError>,
+}
+
+impl<'a> Errors<'a> {
+    fn new(key: &'a ObjectKey) -> Self {
+        Self {
+            key,
+            list: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.list
+            .push(FieldError::new(Some(self.key), field, message));
+    }
+}
+
+/// Cloud ids: a letter or digit, then letters, digits, `_`, `.`, `-`;
+/// at most 128 characters (the schema's pattern).
+fn check_cloud_id(errors: &mut Errors<'_>, field: &str, id: &str) {
+    let ok = id.len() <= 128
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok {
+        errors.push(
+            field,
+            format!(
+                "{id:?} is not a cloud id (letters, digits, '_', '.', '-', at most 128 characters)"
+            ),
+        );
+    }
+}
+
+/// Group names: 1-64 letters, digits, `_`, `-`, `.`.
+fn check_group_name(errors: &mut Errors<'_>, field: &str, name: &str, hint: &str) {
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok {
+        errors.push(
+            field,
+            format!("{name:?} is not a group name (1-64 letters, digits, '_', '-', '.'){hint}"),
+        );
+    }
+}
+
+/// Descriptions: at most 255 characters, no `<` or `>`.
+fn check_description(errors: &mut Errors<'_>, field: &str, text: &str) {
+    if text.chars().count() > 255 {
+        errors.push(field, "longer than 255 characters");
+    }
+    if text.contains(['<', '>']) {
+        errors.push(field, "must not contain '<' or '>'");
+    }
+}
+
+/// Object names in references (DNS subdomain).
+fn check_object_name(errors: &mut Errors<'_>, field: &str, name: &str) {
+    let ok = (1..=253).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        errors.push(field, format!("{name:?} is not an object name"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Annotations
+// ---------------------------------------------------------------------------
+
+fn annotation_field(key: &str) -> String {
+    format!("metadata.annotations[{key:?}]")
+}
+
+fn bool_annotation(
+    errors: &mut Errors<'_>,
+    annotations: &BTreeMap<String, String>,
+    key: &str,
+) -> bool {
+    match annotations.get(key).map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            errors.push(
+                annotation_field(key),
+                format!("{other:?} is not \"true\" or \"false\""),
+            );
+            false
+        }
+    }
+}
+
+/// The object's [`Intent`] from its annotations: `secgroup.io/paused: "true"`
+/// → `Paused` (wins over the mode), `secgroup.io/mode: observe` →
+/// `Observe` (`apply` is the default), `secgroup.io/allow-mass-change:
+/// "true"`.
+pub fn intent_of<K: kube::Resource<DynamicType = ()>>(obj: &K) -> Result<Intent, Vec<FieldError>> {
+    let key = object_key(obj);
+    let mut errors = Errors::new(&key);
+    let annotations = obj.annotations();
+    let paused = bool_annotation(&mut errors, annotations, ANNOTATION_PAUSED);
+    let allow_mass_change = bool_annotation(&mut errors, annotations, ANNOTATION_ALLOW_MASS_CHANGE);
+    let mode = match annotations.get(ANNOTATION_MODE).map(String::as_str) {
+        None | Some("apply") => Mode::Apply,
+        Some("observe") => Mode::Observe,
+        Some(other) => {
+            errors.push(
+                annotation_field(ANNOTATION_MODE),
+                format!("{other:?} is not a mode (apply or observe)"),
+            );
+            Mode::Apply
+        }
+    };
+    let mode = if paused { Mode::Paused } else { mode };
+    if errors.list.is_empty() {
+        Ok(Intent {
+            owner: key.clone(),
+            mode,
+            allow_mass_change,
+        })
+    } else {
+        Err(errors.list)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// CloudAccount
+// ---------------------------------------------------------------------------
+
+/// Checks of a `CloudAccount` (Huawei needs `projectId`).
+pub fn validate_account(account: &CloudAccount) -> Vec<FieldError> {
+    let key = object_key(account);
+    let mut errors = Errors::new(&key);
+    let spec = &account.spec;
+    let region_ok = (1..=63).contains(&spec.region.len())
+        && spec
+            .region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !spec.region.starts_with('-')
+        && !spec.region.ends_with('-');
+    if !region_ok {
+        errors.push(
+            "spec.region",
+            format!("{:?} is not a region name", spec.region),
+        );
+    }
+    match (spec.provider, spec.project_id.as_deref()) {
+        (Provider::Huawei, None | Some("")) => {
+            errors.push("spec.projectId", "required for provider huawei")
+        }
+        (_, Some(p))
+            if p.len() > 64
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) =>
+        {
+            errors.push("spec.projectId", format!("{p:?} is not a project id"))
+        }
+        _ => {}
+    }
+    if let Some(endpoint) = &spec.endpoint {
+        let rest = endpoint
+            .strip_prefix("https://")
+            .or_else(|| endpoint.strip_prefix("http://"));
+        match rest {
+            Some(host)
+                if !host.is_empty()
+                    && !host.starts_with('/')
+                    && !host.contains(char::is_whitespace) => {}
+            _ => errors.push(
+                "spec.endpoint",
+                format!("{endpoint:?} is not an http(s) URL"),
+            ),
+        }
+    }
+    check_object_name(
+        &mut errors,
+        "spec.credentialsSecretRef.name",
+        &spec.credentials_secret_ref.name,
+    );
+    if spec.max_requests_per_second == Some(0) {
+        errors.push("spec.maxRequestsPerSecond", "must be greater than 0");
+    }
+    errors.list
+}
+
+// ---------------------------------------------------------------------------
+// SecurityGroup
+// ---------------------------------------------------------------------------
+
+fn direction_str(d: RuleDirection) -> &'static str {
+    match d {
+        RuleDirection::Ingress => "ingress",
+        RuleDirection::Egress => "egress",
+    }
+}
+
+fn ethertype_str(e: RuleEthertype) -> &'static str {
+    match e {
+        RuleEthertype::IPv4 => "IPv4",
+        RuleEthertype::IPv6 => "IPv6",
+    }
+}
+
+fn action_str(a: RuleAction) -> &'static str {
+    match a {
+        RuleAction::Allow => "allow",
+        RuleAction::Deny => "deny",
+    }
+}
+
+/// Normalize `spec.rules` for `provider`. `remote_group(i, name)` gives
+/// the handle of rule `i`'s `remoteGroupRef.name` (validation passes a
+/// placeholder; resolution looks the group up). Errors carry full paths;
+/// every problem of every rule is reported. Two rules that normalize to the
+/// same rule are an error too (the clouds refuse duplicates).
+pub fn normalize_rules(
+    key: &ObjectKey,
+    rules: &[RuleSpec],
+    provider: ProviderKind,
+    mut remote_group: impl FnMut(usize, &str) -> GroupHandle,
+) -> Result<Vec<Rule>, Vec<FieldError>> {
+    let mut errors = Errors::new(key);
+    if rules.len() > MAX_RULES {
+        errors.push(
+            "spec.rules",
+            format!("{} rules; at most {MAX_RULES} are allowed", rules.len()),
+        );
+    }
+    let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
+    let mut first_index: BTreeMap<Rule, usize> = BTreeMap::new();
+    for (i, spec) in rules.iter().enumerate() {
+        let path = format!("spec.rules[{i}]");
+        let remotes = usize::from(spec.remote_ip_prefix.is_some())
+            + usize::from(spec.remote_group_ref.is_some())
+            + usize::from(spec.remote_group_id.is_some())
+            + usize::from(spec.remote_address_group_id.is_some());
+        if remotes != 1 {
+            errors.push(
+                path.clone(),
+                "give exactly one of remoteIpPrefix, remoteGroupRef, remoteGroupId, remoteAddressGroupId",
+            );
+        }
+        if let Some(r) = &spec.remote_group_ref {
+            check_object_name(&mut errors, &format!("{path}.remoteGroupRef.name"), &r.name);
+        }
+        if let Some(id) = &spec.remote_group_id {
+            check_cloud_id(&mut errors, &format!("{path}.remoteGroupId"), id);
+        }
+        if let Some(id) = &spec.remote_address_group_id {
+            check_cloud_id(&mut errors, &format!("{path}.remoteAddressGroupId"), id);
+        }
+        // Pass normalize one remote only, so a second one is reported once
+        // (above) rather than again as a normalization error.
+        let group = match (&spec.remote_group_ref, &spec.remote_group_id) {
+            (Some(r), _) if spec.remote_ip_prefix.is_none() => Some(remote_group(i, &r.name)),
+            (None, Some(id)) if spec.remote_ip_prefix.is_none() => {
+                Some(GroupHandle::Existing(id.clone()))
+            }
+            _ => None,
+        };
+        let address_group = if spec.remote_ip_prefix.is_none() && group.is_none() {
+            spec.remote_address_group_id.as_deref()
+        } else {
+            None
+        };
+        let raw = RawRule {
+            direction: direction_str(spec.direction),
+            ethertype: spec.ethertype.map(ethertype_str),
+            protocol: spec.protocol.as_deref(),
+            ports: spec.ports.as_deref(),
+            remote_ip_prefix: spec.remote_ip_prefix.as_deref(),
+            remote_group: group,
+            remote_address_group_id: address_group,
+            action: spec.action.map(action_str),
+            priority: spec.priority.map(i64::from),
+            description: spec.description.as_deref(),
+        };
+        match normalize_rule(&raw, provider) {
+            Ok(rule) => {
+                if let Some(first) = first_index.get(&rule) {
+                    errors.push(
+                        path.clone(),
+                        format!("the same rule as spec.rules[{first}] ({rule})"),
+                    );
+                } else {
+                    first_index.insert(rule.clone(), i);
+                }
+                out.push(rule);
+            }
+            Err(problems) => {
+                for (field, message) in problems {
+                    let full = if field == "remote" {
+                        path.clone()
+                    } else {
+                        format!("{path}.{field}")
+                    };
+                    errors.push(full, message);
+                }
+            }
+        }
+    }
+    if provider == ProviderKind::Baidu {
+        for (direction, name) in [
+            (Direction::Ingress, "ingress"),
+            (Direction::Egress, "egress"),
+        ] {
+            let n = out.iter().filter(|r| r.direction == direction).count();
+            if n > BAIDU_MAX_RULES_PER_DIRECTION {
+                errors.push(
+                    "spec.rules",
+                    format!(
+                        "{n} {name} rules; a Baidu group holds at most {BAIDU_MAX_RULES_PER_DIRECTION} per direction"
+                    ),
+                );
+            }
+        }
+    }
+    if errors.list.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors.list)
+    }
+}
+
+/// Checks of a `SecurityGroup` for an account of `provider`.
+pub fn validate_security_group(group: &SecurityGroup, provider: ProviderKind) -> Vec<FieldError> {
+    let key = object_key(group);
+    let mut errors = Errors::new(&key);
+    let spec = &group.spec;
+    check_object_name(&mut errors, "spec.accountRef.name", &spec.account_ref.name);
+    if let Some(id) = &spec.group_id {
+        check_cloud_id(&mut errors, "spec.groupId", id);
+    }
+    match &spec.name {
+        Some(name) => check_group_name(&mut errors, "spec.name", name, ""),
+        None => check_group_name(
+            &mut errors,
+            "metadata.name",
+            &group.name_any(),
+            "; set spec.name",
+        ),
+    }
+    if let Some(d) = &spec.description {
+        check_description(&mut errors, "spec.description", d);
+    }
+    if let Some(vpc) = &spec.vpc_id {
+        check_cloud_id(&mut errors, "spec.vpcId", vpc);
+    }
+    if provider == ProviderKind::Baidu && spec.group_id.is_none() && spec.vpc_id.is_none() {
+        errors.push(
+            "spec.vpcId",
+            "required on Baidu to create a group (or set spec.groupId to adopt one)",
+        );
+    }
+    let mut list = errors.list;
+    if let Some(rules) = &spec.rules {
+        // A placeholder handle: only the rule's shape matters here.
+        let placeholder = |_: usize, name: &str| {
+            GroupHandle::New(ObjectKey::new("SecurityGroup", &key.namespace, name))
+        };
+        if let Err(rule_errors) = normalize_rules(&key, rules, provider, placeholder) {
+            list.extend(rule_errors);
+        }
+    }
+    list
+}
+
+// ---------------------------------------------------------------------------
+// PortSecurityGroups
+// ---------------------------------------------------------------------------
+
+fn check_group_ref(errors: &mut Errors<'_>, path: &str, r: &GroupRef) {
+    match (&r.name, &r.id) {
+        (Some(name), None) => check_object_name(errors, &format!("{path}.name"), name),
+        (None, Some(id)) => check_cloud_id(errors, &format!("{path}.id"), id),
+        _ => errors.push(path, "give exactly one of name or id"),
+    }
+}
+
+/// Checks of a `PortSecurityGroups` for an account of `provider`.
+pub fn validate_port_security_groups(
+    port: &PortSecurityGroups,
+    provider: ProviderKind,
+) -> Vec<FieldError> {
+    let key = object_key(port);
+    let mut errors = Errors::new(&key);
+    let spec = &port.spec;
+    check_object_name(&mut errors, "spec.accountRef.name", &spec.account_ref.name);
+    check_cloud_id(&mut errors, "spec.portId", &spec.port_id);
+    let groups = &spec.security_groups;
+    if groups.is_empty() {
+        errors.push(
+            "spec.securityGroups",
+            "must list at least one group: a port always keeps a group",
+        );
+    }
+    let limit = provider.max_groups_per_port().min(MAX_PORT_GROUPS);
+    if groups.len() > limit {
+        errors.push(
+            "spec.securityGroups",
+            format!(
+                "{} groups; a {provider} {} holds at most {limit}",
+                groups.len(),
+                if provider == ProviderKind::Baidu {
+                    "instance"
+                } else {
+                    "port"
+                }
+            ),
+        );
+    }
+    let mut seen: HashMap<&GroupRef, usize> = HashMap::new();
+    for (i, r) in groups.iter().enumerate() {
+        let path = format!("spec.securityGroups[{i}]");
+        check_group_ref(&mut errors, &path, r);
+        if let Some(first) = seen.get(r) {
+            errors.push(path, format!("repeats spec.securityGroups[{first}]"));
+        } else {
+            seen.insert(r, i);
+        }
+    }
+    errors.list
+}
+
+// ---------------------------------------------------------------------------
+// SecurityGroupMembership
+// ---------------------------------------------------------------------------
+
+/// Checks of a `SecurityGroupMembership` for an account of `provider`.
+pub fn validate_membership(
+    membership: &SecurityGroupMembership,
+    _provider: ProviderKind,
+) -> Vec<FieldError> {
+    let key = object_key(membership);
+    let mut errors = Errors::new(&key);
+    let spec = &membership.spec;
+    match (
+        &spec.security_group_ref,
+        &spec.account_ref,
+        &spec.security_group_id,
+    ) {
+        (Some(r), None, None) => {
+            check_object_name(&mut errors, "spec.securityGroupRef.name", &r.name)
+        }
+        (None, Some(a), Some(id)) => {
+            check_object_name(&mut errors, "spec.accountRef.name", &a.name);
+            check_cloud_id(&mut errors, "spec.securityGroupId", id);
+        }
+        _ => errors.push(
+            "spec",
+            "give securityGroupRef, or accountRef together with securityGroupId",
+        ),
+    }
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for (i, port) in spec.ports.iter().enumerate() {
+        let path = format!("spec.ports[{i}]");
+        check_cloud_id(&mut errors, &path, port);
+        if !seen.insert(port) {
+            errors.push(path, format!("{port:?} is listed twice"));
+        }
+    }
+    errors.list
+}
