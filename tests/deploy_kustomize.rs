@@ -322,3 +322,28 @@ fn kubectl_kustomize_renders_the_base() {
         .map(|d| d["spec"]["template"]["spec"]["containers"][0]["image"].clone());
     assert_eq!(image, Some(Value::from("secgroup-controller:0.1.0")));
 }
+
+/// kustomize cannot reference ../crds, so deploy/ carries a copy. It must
+/// be the generated CRDs, byte for byte.
+#[test]
+fn deploy_crds_are_the_generated_crds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = std::fs::read_to_string(root.join("deploy/crds/secgroup.io.yaml")).unwrap();
+    let generated = std::fs::read_to_string(root.join("crds/secgroup.io.yaml")).unwrap();
+    assert!(
+        copy == generated,
+        "deploy/crds/secgroup.io.yaml differs from crds/secgroup.io.yaml: cp crds/secgroup.io.yaml deploy/crds/"
+    );
+    assert_eq!(copy, secgroup_controller::crd::crds_yaml());
+    let crds: Vec<CustomResourceDefinition> = documents(&copy).iter().map(typed).collect();
+    let kinds: BTreeSet<&str> = crds.iter().map(|c| c.spec.names.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "CloudAccount",
+            "PortSecurityGroups",
+            "SecurityGroup",
+            "SecurityGroupMembership"
+        ])
+    );
+}

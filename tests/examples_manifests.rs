@@ -189,3 +189,45 @@ fn example_secrets_hold_the_simulator_keys_and_adopted_groups_exist() {
         }
     }
 }
+
+#[test]
+fn every_example_object_passes_the_crd_schema_with_cel() {
+    use secgroup_controller::crd::schema_check::check_against_schema;
+    let mut checked = 0;
+    for set in SETS {
+        for d in load(set)
+            .iter()
+            .filter(|d| d.api_version == manifest::API_VERSION)
+        {
+            let problems = check_against_schema(d.body());
+            assert!(
+                problems.is_empty(),
+                "{}: {}: {problems:?}",
+                d.origin,
+                d.object()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4 * 10, "{checked}");
+}
+
+#[test]
+fn every_example_set_resolves_with_no_problem() {
+    use secgroup_controller::cli::accounts::resolve_documents;
+    for set in SETS {
+        let accounts =
+            resolve_documents(&load(set)).unwrap_or_else(|e| panic!("examples/{set}: {e:#?}"));
+        assert_eq!(accounts.len(), 1, "{set}");
+        let desired = &accounts[0].desired;
+        assert_eq!(desired.groups.len(), 4, "{set}");
+        assert_eq!(desired.ports.len(), 3, "{set}");
+        assert_eq!(desired.memberships.len(), 2, "{set}");
+        let fleet = desired
+            .memberships
+            .iter()
+            .find(|m| m.intent.owner.name == "app-fleet")
+            .unwrap();
+        assert_eq!(fleet.ports.len(), 45);
+    }
+}

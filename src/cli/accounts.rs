@@ -100,7 +100,11 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
         check_account(
             g.namespace().unwrap_or_default(),
             g.spec.account_ref.name.clone(),
-            ObjectKey::new("SecurityGroup", &g.namespace().unwrap_or_default(), &g.name_any()),
+            ObjectKey::new(
+                "SecurityGroup",
+                &g.namespace().unwrap_or_default(),
+                &g.name_any(),
+            ),
         );
     }
     for p in &typed.ports {
@@ -225,7 +229,10 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
             };
             push(
                 &mut errors,
-                doc.error(field, "does not lead to any CloudAccount among the manifests"),
+                doc.error(
+                    field,
+                    "does not lead to any CloudAccount among the manifests",
+                ),
             );
         }
     }

@@ -32,14 +32,6 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
-/// Where a command writes, and how it reads the environment. `main` passes
-/// the process's; tests pass buffers and a map.
-pub struct Io<'a> {
-    pub out: &'a mut (dyn Write + Send),
-    pub err: &'a mut (dyn Write + Send),
-    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
-}
-
 /// One account, ready to talk to its cloud.
 pub struct AccountRun {
     pub header: AccountHeader,
