@@ -23,8 +23,8 @@ fn real_workspace(sim: &SimHandle, secret: SecretCase) -> tempfile::TempDir {
         let mut text = std::fs::read_to_string(&p).unwrap();
         if p.file_name().unwrap() == "account.yaml" {
             text = text.replace(
-                "  maxRequestsPerSecond: 10\n",
-                &format!("  maxRequestsPerSecond: 10\n  endpoint: {}\n", sim.url()),
+                "  maxRequestsPerSecond: 20\n",
+                &format!("  maxRequestsPerSecond: 20\n  endpoint: {}\n", sim.url()),
             );
             // Drop the Secret document (the first one) or break its key.
             match secret {

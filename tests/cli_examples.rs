@@ -347,15 +347,27 @@ async fn baidu_plan_apply_and_move() {
 }
 
 #[tokio::test]
-async fn both_clouds_in_one_run() {
+async fn both_clouds_in_one_run_in_two_namespaces() {
+    // The two example sets use the same object names; put Baidu's in its
+    // own namespace, as two teams would.
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(cli_common::examples().join("baidu")).unwrap() {
+        let p = entry.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap().replace(
+            "metadata:\n  name:",
+            "metadata:\n  namespace: team-b\n  name:",
+        );
+        std::fs::write(dir.path().join(p.file_name().unwrap()), text).unwrap();
+    }
     let sim = example_sim().await;
+    let baidu = dir.path().display().to_string();
     let r = run_sim(
         &[
             "apply",
             "-f",
             &example("huawei"),
             "-f",
-            &example("baidu"),
+            &baidu,
             "--cloud",
             "sim",
             "-o",
@@ -373,7 +385,11 @@ async fn both_clouds_in_one_run() {
         .iter()
         .map(|a| {
             (
-                a["account"]["name"].as_str().unwrap().to_string(),
+                format!(
+                    "{}/{}",
+                    a["account"]["namespace"].as_str().unwrap(),
+                    a["account"]["name"].as_str().unwrap()
+                ),
                 a["converged"].as_bool().unwrap(),
             )
         })
@@ -381,12 +397,14 @@ async fn both_clouds_in_one_run() {
     assert_eq!(
         names,
         BTreeMap::from([
-            ("baidu-prod".to_string(), true),
-            ("huawei-prod".to_string(), true)
+            ("default/huawei-prod".to_string(), true),
+            ("team-b/baidu-prod".to_string(), true)
         ])
     );
     // Progress went to stderr so stdout stays one JSON document.
     assert!(r.err.contains("attachPorts"), "{}", r.err);
-    let results = doc["accounts"][0]["results"].as_array().unwrap();
-    assert!(!results.is_empty() && results.iter().all(|x| x["status"] == "ok"));
+    for account in doc["accounts"].as_array().unwrap() {
+        let results = account["results"].as_array().unwrap();
+        assert!(!results.is_empty() && results.iter().all(|x| x["status"] == "ok"));
+    }
 }

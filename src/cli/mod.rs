@@ -387,10 +387,11 @@ pub async fn run_apply(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
                 .map(|(p, a)| JsonApplyAccount {
                     plan: render::JsonAccountPlan::new(&p.run.header, &p.outcome),
                     results: a
-                        .report
-                        .as_ref()
-                        .map(render::json_results)
-                        .unwrap_or_default(),
+                        .passes
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, r)| render::json_results(i + 1, r))
+                        .collect(),
                     remaining: a.verify.as_ref().ok().map(|o| o.plan.steps.len()),
                     converged: run::applied_ok(a),
                     verify_error: a.verify.as_ref().err().cloned(),

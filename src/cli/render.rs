@@ -34,8 +34,8 @@ impl AccountHeader {
     }
 }
 
-/// How many port or rule ids a detail line shows before wrapping.
-const IDS_PER_LINE: usize = 5;
+/// How wide a line of ids in the detail column may grow before wrapping.
+const ID_LINE_WIDTH: usize = 80;
 
 /// The object a step serves, short: the namespace is the account's.
 fn short(key: &ObjectKey) -> String {
@@ -47,12 +47,45 @@ fn handle(h: &GroupHandle) -> String {
 }
 
 fn id_lines(prefix: &str, ids: &[String]) -> Vec<String> {
-    let mut lines: Vec<String> = ids
-        .chunks(IDS_PER_LINE)
-        .map(|c| format!("  {}", c.join(", ")))
-        .collect();
-    lines.insert(0, prefix.to_string());
+    let mut lines = vec![prefix.to_string()];
+    let mut line = String::new();
+    for id in ids {
+        if !line.is_empty() && line.len() + 2 + id.len() > ID_LINE_WIDTH {
+            lines.push(format!("  {line},"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push_str(", ");
+        }
+        line.push_str(id);
+    }
+    if !line.is_empty() {
+        lines.push(format!("  {line}"));
+    }
     lines
+}
+
+/// The objects a step serves, short: `PortSecurityGroups/web-1,web-2`, and
+/// `+N more` past three.
+fn owners_text(owners: &[ObjectKey]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut last_kind: Option<&str> = None;
+    for key in owners.iter().take(3) {
+        if last_kind == Some(key.kind.as_str()) {
+            if let Some(p) = parts.last_mut() {
+                p.push(',');
+                p.push_str(&key.name);
+            }
+        } else {
+            parts.push(short(key));
+            last_kind = Some(&key.kind);
+        }
+    }
+    let mut text = parts.join(", ");
+    if owners.len() > 3 {
+        text.push_str(&format!(" +{} more", owners.len() - 3));
+    }
+    text
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -85,7 +118,7 @@ pub fn brief(op: &Operation) -> String {
         Operation::UpdateGroup { .. } => "name/description".into(),
         Operation::DeleteGroup { .. } => String::new(),
         Operation::CreateRules { rules, .. } => plural(rules.len(), "rule", "rules"),
-        Operation::DeleteRule { rule_id, .. } => format!("rule {rule_id}"),
+        Operation::DeleteRule { rule, .. } => format!("- {rule}"),
         Operation::AddPortGroups { groups, .. } => format!(
             "+ {}",
             groups.iter().map(handle).collect::<Vec<_>>().join(", ")
@@ -171,7 +204,7 @@ pub fn write_plan_table(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
                 (i + 1).to_string(),
                 s.op.kind().to_string(),
                 target(&s.op),
-                s.owners.iter().map(short).collect::<Vec<_>>().join(", "),
+                owners_text(&s.owners),
             ]
         })
         .collect();
@@ -377,6 +410,9 @@ impl<'a> JsonAccountPlan<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JsonStepResult {
+    /// 1 for the plan as shown; 2.. for passes that applied what the cloud
+    /// still differed in afterwards.
+    pub pass: usize,
     pub index: usize,
     pub kind: &'static str,
     pub target: String,
@@ -387,8 +423,9 @@ pub struct JsonStepResult {
 }
 
 /// Every step's fate, in plan order.
-pub fn json_results(report: &ExecuteReport) -> Vec<JsonStepResult> {
+pub fn json_results(pass: usize, report: &ExecuteReport) -> Vec<JsonStepResult> {
     let ran = report.results.iter().map(|r| JsonStepResult {
+        pass,
         index: r.index + 1,
         kind: r.step.op.kind(),
         target: target(&r.step.op),
@@ -401,6 +438,7 @@ pub fn json_results(report: &ExecuteReport) -> Vec<JsonStepResult> {
         .iter()
         .enumerate()
         .map(|(i, s)| JsonStepResult {
+            pass,
             index: first_skipped + i + 1,
             kind: s.op.kind(),
             target: target(&s.op),
@@ -461,7 +499,9 @@ mod tests {
 
     fn sample_plan() -> Plan {
         let web = key("SecurityGroup", "web");
-        let ports: Vec<String> = (1..=7).map(|i| format!("port-{i:02}")).collect();
+        let ports: Vec<String> = (1..=7)
+            .map(|i| format!("5d3f9c2a-0b6e-4f1a-9c7d-2e8b4a6c10{i:02}"))
+            .collect();
         Plan {
             steps: vec![
                 Step {
@@ -518,14 +558,33 @@ mod tests {
         let col = lines[0].find("DETAIL").unwrap();
         assert_eq!(lines[3].find('+'), Some(col), "{text}");
         assert!(lines[4].ends_with("+ 7 ports:"), "{text}");
-        assert!(
-            lines[5].trim() == "port-01, port-02, port-03, port-04, port-05",
-            "{text}"
-        );
-        assert!(lines[6].trim() == "port-06, port-07", "{text}");
+        // Ids wrap at 80 columns: two UUIDs a line, each line but the last
+        // ending in a comma.
+        let id = |i: u32| format!("5d3f9c2a-0b6e-4f1a-9c7d-2e8b4a6c10{i:02}");
+        assert_eq!(lines[5].trim(), format!("{}, {},", id(1), id(2)), "{text}");
+        assert_eq!(lines[8].trim(), id(7), "{text}");
         assert_eq!(
-            lines[7],
+            lines[9],
             "  Plan: 3 operations (attachPorts 1, createGroup 1, createRules 1)."
+        );
+    }
+
+    #[test]
+    fn owners_are_grouped_by_kind_and_capped() {
+        let k = |kind: &str, n: &str| key(kind, n);
+        assert_eq!(
+            owners_text(&[k("PortSecurityGroups", "a"), k("PortSecurityGroups", "b")]),
+            "PortSecurityGroups/a,b"
+        );
+        assert_eq!(
+            owners_text(&[
+                k("PortSecurityGroups", "a"),
+                k("SecurityGroupMembership", "m"),
+                k("SecurityGroupMembership", "n"),
+                k("SecurityGroupMembership", "o"),
+                k("SecurityGroupMembership", "p"),
+            ]),
+            "PortSecurityGroups/a, SecurityGroupMembership/m,n +2 more"
         );
     }
 

@@ -150,57 +150,106 @@ impl<'a> JsonPlanDocument<'a> {
     }
 }
 
+/// Most execute-then-replan passes `apply` makes for one account. A second
+/// pass is needed when the cloud itself changes what was just written: a
+/// Huawei group is created with default rules, which an authoritative rule
+/// set then revokes. More than that means something does not converge.
+pub const MAX_PASSES: usize = 3;
+
 /// What applying one account did.
 pub struct Applied {
-    pub report: Option<ExecuteReport>,
-    /// The plan after applying; `None` when re-reading the cloud failed.
+    /// One report per pass that executed something, in order.
+    pub passes: Vec<ExecuteReport>,
+    /// The plan after the last pass; `Err` when re-reading the cloud failed.
     pub verify: Result<PlanOutcome, String>,
 }
 
+impl Applied {
+    /// The failed step of the last pass, if it stopped on one.
+    pub fn failed(&self) -> Option<&crate::reconcile::StepResult> {
+        self.passes.last().and_then(ExecuteReport::failed)
+    }
+}
+
 /// Execute one account's plan with progress lines on `progress`, then plan
-/// again from a fresh read of the cloud.
+/// again from a fresh read of the cloud; repeat (up to [`MAX_PASSES`]) while
+/// every step succeeded and the fresh plan still has steps.
 pub async fn apply_one(
     planned: &Planned,
     opts: &PlanOptions,
     progress: &mut (dyn Write + Send),
 ) -> Applied {
-    let report = if planned.outcome.plan.is_empty() {
-        None
-    } else {
-        let mut started = Instant::now();
-        let mut on_event = |ev: ExecEvent<'_>| {
-            // Progress is best effort: a closed pipe must not stop an apply.
-            let _ = match ev {
-                ExecEvent::Started { index, total, step } => {
-                    started = Instant::now();
-                    write!(progress, "{}", render::progress_start(index, total, step))
-                        .and_then(|()| progress.flush())
-                }
-                ExecEvent::Finished { result, .. } => writeln!(
-                    progress,
-                    "{}",
-                    render::progress_end(result, started.elapsed())
-                ),
-            };
+    let mut passes = Vec::new();
+    let mut plan = planned.outcome.plan.clone();
+    let mut observed = planned.observation.observed.clone();
+    let mut verify = Ok(planned.outcome.clone());
+    for pass in 1..=MAX_PASSES {
+        if plan.is_empty() {
+            break;
+        }
+        if pass > 1 {
+            let _ = writeln!(
+                progress,
+                "Pass {pass}: the cloud still differs ({}); applying that too:",
+                summary_text(&plan)
+            );
+        }
+        let report =
+            execute_with_progress(planned.run.provider.as_ref(), &plan, &observed, progress).await;
+        let complete = report.complete();
+        passes.push(report);
+        // Verify from the original desired state: groups created just now
+        // are found again by their owner tag, exactly as a second run would.
+        let mut desired = planned.run.desired.clone();
+        match plan_one(planned.run.provider.as_ref(), &mut desired, opts).await {
+            Ok((observation, outcome)) => {
+                plan = outcome.plan.clone();
+                observed = observation.observed;
+                verify = Ok(outcome);
+            }
+            Err(e) => {
+                verify = Err(e.to_string());
+                break;
+            }
+        }
+        if !complete {
+            break;
+        }
+    }
+    Applied { passes, verify }
+}
+
+async fn execute_with_progress(
+    provider: &dyn CloudProvider,
+    plan: &crate::model::Plan,
+    observed: &crate::model::ObservedState,
+    progress: &mut (dyn Write + Send),
+) -> ExecuteReport {
+    let mut started = Instant::now();
+    let mut on_event = |ev: ExecEvent<'_>| {
+        // Progress is best effort: a closed pipe must not stop an apply.
+        let _ = match ev {
+            ExecEvent::Started { index, total, step } => {
+                started = Instant::now();
+                write!(progress, "{}", render::progress_start(index, total, step))
+                    .and_then(|()| progress.flush())
+            }
+            ExecEvent::Finished { result, .. } => writeln!(
+                progress,
+                "{}",
+                render::progress_end(result, started.elapsed())
+            ),
         };
-        Some(
-            execute(
-                planned.run.provider.as_ref(),
-                &planned.outcome.plan,
-                &planned.observation.observed,
-                &mut on_event,
-            )
-            .await,
-        )
     };
-    // Verify from the original desired state: groups created just now are
-    // found again by their owner tag, exactly as a second run would.
-    let mut desired = planned.run.desired.clone();
-    let verify = plan_one(planned.run.provider.as_ref(), &mut desired, opts)
-        .await
-        .map(|(_, outcome)| outcome)
-        .map_err(|e| e.to_string());
-    Applied { report, verify }
+    execute(provider, plan, observed, &mut on_event).await
+}
+
+fn summary_text(plan: &crate::model::Plan) -> String {
+    plan.summary()
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `apply -o json`: the plan, each step's fate, and the verification.
@@ -226,7 +275,7 @@ pub struct JsonApplyDocument<'a> {
 
 /// Whether an account's apply fully succeeded and converged.
 pub fn applied_ok(a: &Applied) -> bool {
-    a.report.as_ref().is_none_or(ExecuteReport::complete)
+    a.passes.iter().all(ExecuteReport::complete)
         && a.verify.as_ref().is_ok_and(|o| o.plan.is_empty())
 }
 
@@ -238,53 +287,57 @@ pub fn write_apply_summary(
 ) -> io::Result<()> {
     let header = &planned.run.header;
     let name = format!("CloudAccount {}/{}", header.namespace, header.name);
-    match &applied.report {
-        None => writeln!(w, "{name}: nothing to apply.")?,
-        Some(r) => {
-            let total = planned.outcome.plan.steps.len();
+    if applied.passes.is_empty() {
+        writeln!(w, "{name}: nothing to apply.")?;
+    } else {
+        let ran: usize = applied.passes.iter().map(|r| r.results.len()).sum();
+        let ok: usize = applied.passes.iter().map(ExecuteReport::succeeded).sum();
+        let created: Vec<String> = applied
+            .passes
+            .iter()
+            .flat_map(|r| r.created.iter())
+            .map(|(k, id)| format!("{}/{} = {id}", k.kind, k.name))
+            .collect();
+        let passes = if applied.passes.len() > 1 {
+            format!(" in {} passes", applied.passes.len())
+        } else {
+            String::new()
+        };
+        writeln!(
+            w,
+            "{name}: {ok} of {ran} operations succeeded{passes}{}.",
+            if created.is_empty() {
+                String::new()
+            } else {
+                format!("; created {}", created.join(", "))
+            }
+        )?;
+        if let (Some(failed), Some(last)) = (applied.failed(), applied.passes.last()) {
+            let total = failed.index + 1 + last.skipped.len();
+            let err = failed
+                .result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             writeln!(
                 w,
-                "{name}: {} of {total} operations succeeded{}.",
-                r.succeeded(),
-                if r.created.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; created {}",
-                        r.created
-                            .iter()
-                            .map(|(k, id)| format!("{}/{} = {id}", k.kind, k.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
+                "  FAILED [{}/{total}] {} {}: {err}",
+                failed.index + 1,
+                failed.step.op.kind(),
+                render::target(&failed.step.op)
             )?;
-            if let Some(failed) = r.failed() {
-                let err = failed
-                    .result
-                    .as_ref()
-                    .err()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
+            if !last.skipped.is_empty() {
                 writeln!(
                     w,
-                    "  FAILED [{}/{total}] {} {}: {err}",
-                    failed.index + 1,
-                    failed.step.op.kind(),
-                    render::target(&failed.step.op)
+                    "  not run: {} later operations ({}); apply again once the cause is fixed",
+                    last.skipped.len(),
+                    last.skipped
+                        .iter()
+                        .map(|s| s.op.kind())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )?;
-                if !r.skipped.is_empty() {
-                    writeln!(
-                        w,
-                        "  not run: {} later operations ({}); apply again once the cause is fixed",
-                        r.skipped.len(),
-                        r.skipped
-                            .iter()
-                            .map(|s| s.op.kind())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )?;
-                }
             }
         }
     }
@@ -297,12 +350,7 @@ pub fn write_apply_summary(
             w,
             "  Not converged: a fresh read of the cloud still plans {} operations ({}).",
             o.plan.steps.len(),
-            o.plan
-                .summary()
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            summary_text(&o.plan)
         ),
         Err(e) => writeln!(w, "  Could not verify: {e}"),
     }
