@@ -99,15 +99,15 @@ async fn invalid_cidr_is_named() {
     edit(
         dir.path(),
         "security-groups.yaml",
-        "remoteIpPrefix: 10.0.0.0/8",
-        "remoteIpPrefix: 10.0.0.300/8",
+        "ports: \"23\"\n      remoteIpPrefix: 0.0.0.0/0",
+        "ports: \"23\"\n      remoteIpPrefix: 10.0.0.300/8",
     );
     assert_rejected(
         dir.path(),
         &[
             "security-groups.yaml (document 1)",
             "SecurityGroup default/web",
-            "spec.rules[3].remoteIpPrefix",
+            "spec.rules[4].remoteIpPrefix",
         ],
     )
     .await;

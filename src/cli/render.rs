@@ -253,6 +253,9 @@ fn withheld_text(w: &Withheld) -> String {
     match w {
         Withheld::Paused => "paused (annotation secgroup.io/paused)".into(),
         Withheld::Observe => "observe only (annotation secgroup.io/mode: observe)".into(),
+        Withheld::MassChange(why) if why.contains("allow-mass-change") => {
+            format!("blast-radius guard: {why}")
+        }
         Withheld::MassChange(why) => format!(
             "blast-radius guard: {why}; set annotation secgroup.io/allow-mass-change: \"true\" to allow"
         ),
@@ -328,6 +331,15 @@ pub fn has_changes(outcome: &PlanOutcome) -> bool {
             .reports
             .values()
             .any(|r| r.withheld.is_some() && !r.changes.is_empty())
+}
+
+/// Whether the blast-radius guard holds back changes anywhere: the cloud
+/// stays different until someone reviews and allows them.
+pub fn has_guarded_changes(outcome: &PlanOutcome) -> bool {
+    outcome
+        .reports
+        .values()
+        .any(|r| matches!(r.withheld, Some(Withheld::MassChange(_))) && !r.changes.is_empty())
 }
 
 /// Whether two objects contradict each other anywhere in the outcome.

@@ -274,9 +274,15 @@ pub struct JsonApplyDocument<'a> {
 }
 
 /// Whether an account's apply fully succeeded and converged.
+///
+/// Changes the blast-radius guard withholds count as not converged (someone
+/// must review them); paused and observe-only objects do not (their owners
+/// asked for exactly that).
 pub fn applied_ok(a: &Applied) -> bool {
     a.passes.iter().all(ExecuteReport::complete)
-        && a.verify.as_ref().is_ok_and(|o| o.plan.is_empty())
+        && a.verify
+            .as_ref()
+            .is_ok_and(|o| o.plan.is_empty() && !render::has_guarded_changes(o))
 }
 
 /// The summary lines after an account was applied; the failures named.
@@ -342,6 +348,13 @@ pub fn write_apply_summary(
         }
     }
     match &applied.verify {
+        Ok(o) if o.plan.is_empty() && render::has_changes(o) => {
+            writeln!(
+                w,
+                "  Verified: a fresh read of the cloud plans nothing more to apply, but changes are withheld:"
+            )?;
+            render::write_reports(w, &o.reports)
+        }
         Ok(o) if o.plan.is_empty() => writeln!(
             w,
             "  Verified: a fresh read of the cloud plans no further changes."
