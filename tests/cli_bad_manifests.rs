@@ -194,3 +194,46 @@ async fn every_error_of_a_stage_is_reported_not_just_the_first() {
     );
     assert!(sim.call_counts().values().all(|n| *n == 0));
 }
+
+#[tokio::test]
+async fn the_root_cause_comes_before_the_errors_it_causes() {
+    let dir = workspace(&[]);
+    // `web` is invalid; app (remoteGroupRef web) and the web ports cannot
+    // be resolved because of it.
+    edit(
+        dir.path(),
+        "security-groups.yaml",
+        "ports: \"23\"\n      remoteIpPrefix: 0.0.0.0/0",
+        "ports: \"23\"\n      remoteIpPrefix: 10.0.0.300/8",
+    );
+    let sim = example_sim().await;
+    let r = run_sim(
+        &[
+            "plan",
+            "-f",
+            &dir.path().display().to_string(),
+            "--cloud",
+            "sim",
+        ],
+        &sim,
+    )
+    .await;
+    assert_eq!(r.exit, Exit::Error);
+    let lines: Vec<&str> = r.err.lines().collect();
+    assert!(
+        lines[0].contains("SecurityGroup default/web: spec.rules[4].remoteIpPrefix"),
+        "{}",
+        r.err
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| l.contains("PortSecurityGroups default/web-1")
+                && l.contains(
+                    "SecurityGroup \"web\" cannot be used until its own errors are fixed"
+                )),
+        "{}",
+        r.err
+    );
+    assert!(sim.call_counts().values().all(|n| *n == 0));
+}

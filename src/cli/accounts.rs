@@ -137,6 +137,9 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
 
     // 3. Resolve each account against the objects of its namespace.
     let mut resolved = Vec::new();
+    // Errors that only follow from another object's errors are listed
+    // after the root causes, so the first line is the one to fix.
+    let mut cascades: Vec<ManifestError> = Vec::new();
     let mut belongs: BTreeSet<ObjectKey> = BTreeSet::new();
     let mut reported: BTreeSet<String> = BTreeSet::new();
     let mut push = |errors: &mut Vec<ManifestError>, e: ManifestError| {
@@ -190,7 +193,7 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
                         u.kind, u.name, key.namespace
                     ),
                     UnresolvedReason::NoGroupIdYet => format!(
-                        "{} {:?} cannot be used: it has errors of its own or waits for another object",
+                        "{} {:?} cannot be used until its own errors are fixed",
                         u.kind, u.name
                     ),
                 };
@@ -203,7 +206,11 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
                         message,
                     },
                 };
-                push(&mut errors, e);
+                if u.reason == UnresolvedReason::NoGroupIdYet {
+                    push(&mut cascades, e);
+                } else {
+                    push(&mut errors, e);
+                }
             }
         }
         if let (Some(settings), Some(doc)) = (settings, by_key.get(&account_key)) {
@@ -237,6 +244,7 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
         }
     }
 
+    errors.extend(cascades);
     if errors.is_empty() {
         Ok(resolved)
     } else {
