@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Serve the Huawei VPC and Baidu BCC simulator.
     Sim(sim::SimArgs),
+    /// Print the CustomResourceDefinitions as multi-document YAML.
+    Crdgen,
 }
 
 fn init_plain_logging() {
@@ -34,6 +36,10 @@ fn init_plain_logging() {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Crdgen => {
+            print!("{}", secgroup_controller::crd::crds_yaml());
+            ExitCode::SUCCESS
+        }
         Command::Sim(args) => {
             init_plain_logging();
             match sim::run(args).await {

@@ -445,3 +445,26 @@ async fn connect_reaches_the_simulator_through_the_trait() {
     assert_eq!(port.groups, [uid(1)]);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn many_ports_are_read_with_one_list_call_per_fifty_ids() {
+    let mut state = SimState::new()
+        .with_account(huawei_account())
+        .with_huawei_group(PROJECT, &uid(1), "one");
+    for n in 0..120 {
+        state = state.with_huawei_port(PROJECT, &uid(1000 + n), &[&uid(1)]);
+    }
+    let sim = start(state).await;
+    let hw = huawei(&sim);
+
+    let mut ids: Vec<String> = (0..120).map(|n| uid(1000 + n)).collect();
+    ids.push(uid(9999)); // absent: left out, not an error
+    let ports = hw.get_ports(&ids).await.unwrap();
+
+    assert_eq!(ports.len(), 120);
+    assert_eq!(ports[&uid(1005)].groups, [uid(1)]);
+    assert!(!ports.contains_key(&uid(9999)));
+    // 121 ids in chunks of 50: three list calls, no per-port show calls.
+    assert_eq!(sim.call_count("huawei.listPorts"), 3);
+    assert_eq!(sim.call_count("huawei.showPort"), 0);
+}

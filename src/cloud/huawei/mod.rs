@@ -8,7 +8,7 @@
 pub mod sign;
 mod wire;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -37,6 +37,9 @@ pub const MAX_BATCH_PORTS: usize = ProviderKind::MAX_BATCH_PORTS;
 pub const MAX_RULES_PER_CREATE: usize = 200;
 /// Items asked for per list page unless set with [`HuaweiClient::with_page_size`].
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+/// Port ids per filtered list call in `get_ports`: 50 UUIDs keep the query
+/// string near 2 KB, well inside any gateway's URL limit.
+pub const PORT_IDS_PER_LIST: usize = 50;
 
 /// The public endpoint of a region, e.g. `https://vpc.cn-north-4.myhuaweicloud.com`.
 pub fn default_endpoint(region: &str) -> String {
@@ -628,6 +631,35 @@ impl CloudProvider for HuaweiClient {
 
     async fn get_port(&self, id: &str) -> Result<Option<ObservedPort>, CloudError> {
         self.show_port(id).await
+    }
+
+    /// One list call per [`PORT_IDS_PER_LIST`] ids (the `id` filter is
+    /// multi-valued) instead of one show call per port.
+    async fn get_ports(
+        &self,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, ObservedPort>, CloudError> {
+        let mut found = BTreeMap::new();
+        for chunk in ids.chunks(PORT_IDS_PER_LIST) {
+            for id in chunk {
+                require_id("portId", id)?;
+            }
+            let filters: Vec<(&str, &str)> = chunk.iter().map(|id| ("id", id.as_str())).collect();
+            let ports = self
+                .list_all("listPorts", self.v3("ports"), &filters, |r| {
+                    let list: PortList = decode("listPorts", &r)?;
+                    let next = list.page_info.and_then(|p| p.next_marker);
+                    Ok((
+                        list.ports.into_iter().map(ObservedPort::from).collect(),
+                        next,
+                    ))
+                })
+                .await?;
+            for port in ports {
+                found.insert(port.id.clone(), port);
+            }
+        }
+        Ok(found)
     }
 
     async fn list_group_ports(&self, group_id: &str) -> Result<Vec<String>, CloudError> {
