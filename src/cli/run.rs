@@ -190,7 +190,7 @@ pub async fn apply_one(
         if pass > 1 {
             let _ = writeln!(
                 progress,
-                "Pass {pass}: the cloud still differs ({}); applying that too:",
+                "Pass {pass}: a fresh read of the cloud still differs ({}), e.g. default rules the cloud gave new groups; applying that too:",
                 summary_text(&plan)
             );
         }
