@@ -206,6 +206,12 @@ async fn a_wrong_key_is_a_cloud_error_that_does_not_echo_it() {
     let r = run(&["apply", "-f", &d(dir.path())], &BTreeMap::new(), None).await;
     assert_eq!(r.exit, Exit::Error, "{}", r.all());
     assert!(r.err.contains("unauthorized"), "{}", r.err);
+    assert!(
+        r.err
+            .contains("Nothing was applied: the cloud was only read."),
+        "{}",
+        r.err
+    );
     assert!(!r.all().contains("WRONG"), "{}", r.all());
     // Reads only: nothing was written with the refused key.
     assert!(cli_common::write_calls(&sim).values().all(|n| *n == 0));

@@ -88,16 +88,25 @@ impl Prepared {
     }
 }
 
+/// Print errors found before any cloud call.
 fn report_errors(io: &mut Io<'_>, errors: impl IntoIterator<Item = impl std::fmt::Display>) {
+    report(io, errors, "Nothing was applied: no cloud was called.");
+}
+
+/// Print errors, then `note` (what did or did not happen) once.
+fn report(io: &mut Io<'_>, errors: impl IntoIterator<Item = impl std::fmt::Display>, note: &str) {
     let mut n = 0;
     for e in errors {
         n += 1;
         let _ = writeln!(io.err, "error: {e}");
     }
     if n > 0 {
-        let _ = writeln!(io.err, "Nothing was applied: no cloud was called.");
+        let _ = writeln!(io.err, "{note}");
     }
 }
+
+/// What is true when reading or planning fails.
+const READ_ONLY: &str = "Nothing was applied: the cloud was only read.";
 
 /// The simulator's keys for an account of `provider` (and Huawei project).
 fn sim_credentials(
@@ -293,7 +302,7 @@ pub async fn run_plan(args: &PlanArgs, io: &mut Io<'_>) -> Exit {
     let planned = match run::plan_all(accounts, &m.plan_options()).await {
         Ok(p) => p,
         Err(errors) => {
-            report_errors(io, &errors);
+            report(io, &errors, READ_ONLY);
             return prepared.finish(Exit::Error).await;
         }
     };
@@ -335,7 +344,7 @@ pub async fn run_apply(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
     let planned: Vec<Planned> = match run::plan_all(accounts, &opts).await {
         Ok(p) => p,
         Err(errors) => {
-            report_errors(io, &errors);
+            report(io, &errors, READ_ONLY);
             return prepared.finish(Exit::Error).await;
         }
     };
