@@ -4,7 +4,11 @@
 mod plan_common;
 
 use plan_common::*;
-use secgroup_controller::model::{GroupHandle, Operation, ProviderKind, Remote, Rule};
+use secgroup_controller::cloud::OWNER_TAG;
+use secgroup_controller::model::{
+    Action, Direction, Ethertype, GroupHandle, ObservedGroup, Operation, Ports, Protocol,
+    ProviderKind, Remote, Rule,
+};
 use secgroup_controller::plan::{self, PlanOptions, Withheld};
 
 const HW: ProviderKind = ProviderKind::Huawei;
@@ -363,4 +367,74 @@ fn two_objects_adopting_one_group_first_one_wins_with_warnings() {
     );
     assert!(!out.reports[&key("SecurityGroup", "b")].warnings.is_empty());
     assert!(!out.reports[&key("SecurityGroup", "a")].warnings.is_empty());
+}
+
+/// Huawei's four default rules of a new group, as seed 003 shows them.
+fn cloud_defaults(group_id: &str) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for (eth, any) in [(Ethertype::IPv4, "0.0.0.0/0"), (Ethertype::IPv6, "::/0")] {
+        let base = Rule {
+            direction: Direction::Egress,
+            ethertype: eth,
+            protocol: Protocol::All,
+            ports: Ports::All,
+            remote: Remote::Cidr(any.parse().unwrap()),
+            action: Action::Allow,
+            priority: Some(100),
+            description: String::new(),
+        };
+        out.push(Rule {
+            direction: Direction::Ingress,
+            remote: Remote::Group(existing(group_id)),
+            ..base.clone()
+        });
+        out.push(base);
+    }
+    out
+}
+
+#[test]
+fn guard_does_not_count_the_default_rules_of_a_group_this_controller_created() {
+    let wanted = vec![tcp(HW, 443)];
+    let mut d = desired(HW);
+    d.groups.push(sg("web", "sg-1", Some(wanted.clone())));
+    let mut with_defaults = wanted.clone();
+    with_defaults.extend(cloud_defaults("sg-1"));
+    let mut o = observed(&[], &[]);
+    o.groups
+        .insert("sg-1".into(), group("sg-1", &with_defaults));
+
+    // Not tagged as ours (adopted): removing 4 of 5 rules is a mass change.
+    let out = plan_ok(&d, &o);
+    assert!(out.plan.is_empty());
+    assert!(matches!(
+        out.reports[&key("SecurityGroup", "web")].withheld,
+        Some(Withheld::MassChange(_))
+    ));
+
+    // Created by this controller (owner tag = the object's uid): the
+    // defaults go without a hold.
+    if let Some(g) = o.groups.get_mut("sg-1") {
+        g.tags.insert(OWNER_TAG.into(), "uid-web".into());
+    }
+    let out = plan_ok(&d, &o);
+    assert_eq!(out.reports[&key("SecurityGroup", "web")].withheld, None);
+    assert_eq!(out.plan.steps.len(), 4);
+
+    // Other rules of our own group still count: 4 defaults + 3 extra, keep 1.
+    let mut extra = with_defaults.clone();
+    extra.extend([tcp(HW, 1), tcp(HW, 2), tcp(HW, 3)]);
+    if let Some(g) = o.groups.get_mut("sg-1") {
+        *g = ObservedGroup {
+            tags: g.tags.clone(),
+            ..group("sg-1", &extra)
+        };
+    }
+    let out = plan_ok(&d, &o);
+    match &out.reports[&key("SecurityGroup", "web")].withheld {
+        Some(Withheld::MassChange(why)) => {
+            assert!(why.contains("delete 3 of the 4 rules"), "{why}")
+        }
+        other => panic!("expected a hold, got {other:?}"),
+    }
 }

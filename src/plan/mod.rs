@@ -300,14 +300,15 @@ fn guard(
         .collect();
     for g in groups {
         let o = g.owner as usize;
-        let deletes = g.delete_rules.len();
+        let deletes = g.delete_rules.len() - g.default_deletes;
+        let existing = g.existing_rules - g.default_deletes;
         if withheld[o].is_none()
             && !cx.obj_intents[o].allow_mass_change
-            && deletes as f64 > opts.max_revoke_fraction * g.existing_rules as f64
+            && deletes as f64 > opts.max_revoke_fraction * existing as f64
         {
             withheld[o] = Some(Withheld::MassChange(format!(
                 "would delete {deletes} of the {} rules of group {} (more than {:.0}%); set secgroup.io/allow-mass-change: \"true\" to allow",
-                g.existing_rules,
+                existing,
                 g.target,
                 opts.max_revoke_fraction * 100.0
             )));

@@ -21,6 +21,25 @@ pub(super) struct GroupWork<'a> {
     pub delete_rules: Vec<(&'a str, &'a ObservedRule)>,
     /// Rules the group has in the cloud now (the guard's denominator).
     pub existing_rules: usize,
+    /// Of `delete_rules`, the cloud's default rules of a group this
+    /// controller created (see [`is_cloud_default`]): removing them is the
+    /// create completing, not a mass change, so the guard does not count
+    /// them (in `existing_rules` either).
+    pub default_deletes: usize,
+}
+
+/// Whether `rule` is one of the rules Huawei puts in every new group (seed
+/// 003's example): allow all egress to anywhere, and allow all ingress from
+/// the group itself, for IPv4 and IPv6.
+pub(super) fn is_cloud_default(rule: &Rule, group_id: &str) -> bool {
+    use crate::model::{Action, Direction, Ports, Protocol};
+    let open =
+        rule.protocol == Protocol::All && rule.ports == Ports::All && rule.action == Action::Allow;
+    open && match (&rule.direction, &rule.remote) {
+        (Direction::Egress, Remote::Cidr(net)) => net.prefix_len() == 0,
+        (Direction::Ingress, Remote::Group(GroupHandle::Existing(id))) => id == group_id,
+        _ => false,
+    }
 }
 
 /// A group to delete because its object is going away.
@@ -63,6 +82,7 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
             create_rules: Vec::new(),
             delete_rules: Vec::new(),
             existing_rules: 0,
+            default_deletes: 0,
         };
         let observed_rules: &'a [ObservedRule] = match &dg.handle {
             GroupHandle::New(key) => {
@@ -132,8 +152,15 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
                 work.create_rules.push(rule);
             }
             if let Some(id) = dg.handle.existing_id() {
+                let created_by_us =
+                    cx.observed.groups.get(id).is_some_and(|og| {
+                        og.tags.get(crate::cloud::OWNER_TAG) == Some(&dg.owner_uid)
+                    });
                 for r in observed_rules {
                     if !wanted.contains(&r.rule) {
+                        if created_by_us && is_cloud_default(&r.rule, id) {
+                            work.default_deletes += 1;
+                        }
                         work.delete_rules.push((id, r));
                     }
                 }
