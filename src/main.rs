@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use secgroup_controller::{cli, sim};
+use secgroup_controller::{cli, controller, sim};
 
 #[derive(Parser)]
 #[command(name = "secgroup-controller", version, about)]
@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Watch the four kinds and keep the cloud converged (the controller).
+    Run(controller::RunArgs),
     /// Serve the Huawei VPC and Baidu BCC simulator.
     Sim(sim::SimArgs),
     /// Show what applying the manifests would change (like `terraform plan`).
@@ -52,6 +54,14 @@ fn init_quiet_logging() {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        // `run` sets up its own logging (--log-format, --log-filter).
+        Command::Run(args) => match controller::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Plan(args) => {
             init_quiet_logging();
             cli::plan(args).await

@@ -1,6 +1,8 @@
 //! The operational HTTP server: `/metrics` (Prometheus text), `/healthz`
-//! (the process is alive) and `/readyz` (this replica leads and its
-//! controllers run; a standby replica answers 503 so a Service never picks it).
+//! (the process is alive) and `/readyz` (this replica is up and able to
+//! lead: a standby is ready too, so rolling updates of a two-replica
+//! Deployment finish; it turns unready on shutdown or lost leadership).
+//! Which replica leads is the `secgroup_leader` gauge.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +17,8 @@ use axum::routing::get;
 use super::error::Error;
 use super::metrics::Metrics;
 
-/// Whether this replica is ready to serve: set once it leads and its
-/// controllers started, cleared on shutdown or lost leadership.
+/// Whether this replica is ready: set once it serves, cleared on shutdown
+/// or lost leadership.
 #[derive(Clone, Debug, Default)]
 pub struct Readiness(Arc<AtomicBool>);
 
@@ -58,10 +60,7 @@ async fn serve_ready(State(state): State<AppState>) -> impl IntoResponse {
     if state.readiness.get() {
         (StatusCode::OK, "ready")
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: not the leader or controllers not started",
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down")
     }
 }
 

@@ -373,6 +373,10 @@ pub async fn run_with_plugins(
     )
     .await?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    // A standby is ready too: it is healthy and takes over when the leader
+    // goes. Were it unready, a rolling update of a two-replica Deployment
+    // would wait forever for the new (standby) pod.
+    readiness.set(true);
 
     let identity = args
         .identity
@@ -397,7 +401,6 @@ pub async fn run_with_plugins(
         }
     }
     metrics.set_leader(true);
-    readiness.set(true);
 
     let controllers = run_controllers(
         client.clone(),
