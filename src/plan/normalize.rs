@@ -316,6 +316,15 @@ pub fn normalize_rule(
             (action, Some(priority))
         }
         ProviderKind::Baidu => {
+            if !matches!(
+                protocol,
+                Protocol::All | Protocol::Tcp | Protocol::Udp | Protocol::Icmp
+            ) {
+                err(
+                    "protocol",
+                    format!("Baidu rules take tcp, udp, icmp or all, not {protocol}"),
+                );
+            }
             if matches!(
                 raw.action.map(parse_action),
                 Some(Ok(Action::Deny)) | Some(Err(_))
@@ -495,6 +504,34 @@ mod tests {
             "description",
         ] {
             assert!(fields.contains(&f), "missing {f} in {errs:?}");
+        }
+    }
+
+    #[test]
+    fn baidu_takes_only_tcp_udp_icmp_or_all() {
+        for (protocol, ok) in [
+            ("tcp", true),
+            ("6", true),
+            ("icmp", true),
+            ("", true),
+            ("47", false),
+            ("icmpv6", false),
+        ] {
+            let rule = RawRule {
+                protocol: Some(protocol),
+                ethertype: (protocol == "icmpv6").then_some("IPv6"),
+                ..raw("ingress")
+            };
+            let result = normalize_rule(&rule, ProviderKind::Baidu);
+            assert_eq!(result.is_ok(), ok, "{protocol:?}: {result:?}");
+            if let Err(errs) = result {
+                assert_eq!(errs[0].0, "protocol");
+            }
+            // Huawei takes them all.
+            assert!(
+                normalize_rule(&rule, ProviderKind::Huawei).is_ok(),
+                "{protocol:?}"
+            );
         }
     }
 
