@@ -15,6 +15,11 @@ fn committed_crds_match_the_code() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(COMMITTED);
     let generated = crd::crds_yaml();
     if std::env::var_os("UPDATE_CRDS").is_some() {
+        // CI must compare, never regenerate.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "UPDATE_CRDS is for local use; CI compares the committed YAML"
+        );
         std::fs::write(&path, &generated).expect("write crds/secgroup.io.yaml");
         return;
     }
@@ -803,4 +808,25 @@ fn crds_have_status_columns_and_list_map_conditions() {
             assert!(status.contains_key(field), "{kind} status lacks {field}");
         }
     }
+}
+
+/// `nullable: true` already admits null; a `null` inside `enum` is at best
+/// redundant and at worst refused by the API server, so none may appear.
+#[test]
+fn no_enum_lists_null() {
+    let yaml = serde_json::to_value(crd::all_crds()).unwrap();
+    let mut stack = vec![&yaml];
+    let mut enums = 0;
+    while let Some(node) = stack.pop() {
+        if let Some(values) = node.get("enum").and_then(Value::as_array) {
+            enums += 1;
+            assert!(!values.contains(&Value::Null), "{node}");
+        }
+        match node {
+            Value::Object(m) => stack.extend(m.values()),
+            Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    assert!(enums >= 8, "found only {enums} enums");
 }

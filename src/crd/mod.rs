@@ -36,12 +36,13 @@
 //! | | `deletionPolicy` | `Delete` when created, `Retain` when adopted |
 //! | rule | `direction` | required, `ingress` \| `egress` |
 //! | | `protocol` | `all`; `tcp` `udp` `icmp` `icmpv6` `all` or 0-255 |
-//! | | `ports` | all ports; `80`, `8000-9000`, Huawei also `22,80,443` |
+//! | | `ports` | all ports (also empty, `all`, `any`, `*`, `-1`, `0-65535`); `80`, `8000-9000`, Huawei also `22,80,443`; ports 1-65535, ranges low-high; tcp/udp only |
 //! | | `ethertype` | `IPv4`, or `IPv6` when the remote prefix is IPv6 or the protocol is `icmpv6` |
 //! | | remote | exactly one of `remoteIpPrefix`, `remoteGroupRef.name`, `remoteGroupId`, `remoteAddressGroupId` |
 //! | | `action` | `allow` (Huawei only) |
 //! | | `priority` | 1 (Huawei only; 1-100) |
-//! | | `description` | empty (Baidu: part of the rule's identity) |
+//! | | `description` | empty; ≤255, no `<` `>` (Baidu: part of the rule's identity) |
+//! | | (rules) | at most 200; rules equal after normalization are rejected |
 //! | PortSecurityGroups | `accountRef.name`, `portId` | required, immutable |
 //! | | `securityGroups` | 1-100 entries of `{name}` xor `{id}`, no repeats |
 //! | | `deletionPolicy` | `Retain` |
@@ -56,6 +57,19 @@
 //! `immutable` fields are enforced by CEL transition rules; a
 //! membership's group target is immutable too, because its
 //! `status.managedPorts` only makes sense for one group.
+//!
+//! No schema defaults are set where the default depends on other fields or
+//! on the provider (`ethertype`, `action`, `priority`, a SecurityGroup's
+//! `deletionPolicy`): the code applies them ([`validate`],
+//! [`crate::plan::normalize`]). Constant defaults (`policy`, the
+//! `deletionPolicy` of ports and memberships) are in the schema too.
+//!
+//! Status fields (JSON): every kind has `observedGeneration`, `conditions`,
+//! `lastSyncTime` and `lastPlan` (operation kind → count); SecurityGroup adds
+//! `groupId` and `ruleCount`; PortSecurityGroups adds `securityGroupIds`
+//! (the spec resolved, in order) and `currentGroups` (as read from the
+//! cloud); SecurityGroupMembership adds `securityGroupId` and
+//! `managedPorts`.
 
 pub mod account;
 pub mod conditions;

@@ -22,7 +22,9 @@ pub enum RuleDirection {
 /// `spec.rules[].ethertype`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum RuleEthertype {
+    /// IPv4 traffic.
     IPv4,
+    /// IPv6 traffic.
     IPv6,
 }
 
@@ -30,7 +32,9 @@ pub enum RuleEthertype {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleAction {
+    /// Let matching traffic through.
     Allow,
+    /// Drop matching traffic (Huawei).
     Deny,
 }
 
