@@ -468,3 +468,31 @@ fn intent_from_annotations() {
         ]
     );
 }
+
+#[test]
+fn baidu_rules_differing_only_in_ethertype_are_one_rule() {
+    let from_group = |eth| RuleSpec {
+        direction: RuleDirection::Ingress,
+        protocol: Some("tcp".into()),
+        ports: Some("22".into()),
+        remote_group_id: Some("g-peer".into()),
+        ethertype: Some(eth),
+        ..Default::default()
+    };
+    let g = group(
+        "web",
+        Some(vec![
+            from_group(RuleEthertype::IPv4),
+            from_group(RuleEthertype::IPv6),
+        ]),
+    );
+    let errors = validate_security_group(&g, ProviderKind::Baidu);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.field == "spec.rules[1].ethertype" && e.message.contains("spec.rules[0]")),
+        "{errors:?}"
+    );
+    // On Huawei the ethertype is part of the rule: both are fine.
+    assert!(validate_security_group(&g, ProviderKind::Huawei).is_empty());
+}

@@ -365,6 +365,24 @@ pub fn normalize_rules(
         }
     }
     if provider == ProviderKind::Baidu {
+        // Baidu identifies a rule by (remark, protocol, direction, ports,
+        // remote) without the ethertype: two rules differing only there
+        // are one rule to Baidu, and the second authorize would fail.
+        let mut by_identity: BTreeMap<Rule, usize> = BTreeMap::new();
+        for (i, rule) in out.iter().enumerate() {
+            let identity = Rule {
+                ethertype: crate::model::Ethertype::IPv4,
+                ..rule.clone()
+            };
+            if let Some(first) = by_identity.insert(identity, i) {
+                errors.push(
+                    format!("spec.rules[{i}].ethertype"),
+                    format!(
+                        "differs from spec.rules[{first}] only in ethertype, which Baidu does not count in a rule's identity"
+                    ),
+                );
+            }
+        }
         for (direction, name) in [
             (Direction::Ingress, "ingress"),
             (Direction::Egress, "egress"),
