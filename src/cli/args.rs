@@ -1,0 +1,168 @@
+//! Flags of `plan` and `apply`.
+
+use std::path::PathBuf;
+
+use crate::plan::PlanOptions;
+
+/// Where the cloud calls go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CloudTarget {
+    /// Each account's endpoint (its `spec.endpoint`, else the provider's
+    /// public endpoint for the region).
+    #[default]
+    Real,
+    /// The embedded simulator, started in this process and seeded with
+    /// `examples/sim-state.yaml` (or `--sim-state`); every account's calls
+    /// go to it with the simulator's keys.
+    Sim,
+}
+
+/// How the plan is printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people.
+    #[default]
+    Table,
+    /// One JSON document on stdout (progress lines go to stderr).
+    Json,
+}
+
+/// Flags shared by `plan` and `apply`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ManifestArgs {
+    /// Manifest files or directories (searched recursively for .yaml, .yml
+    /// and .json), as `kubectl apply -f` takes them. Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+
+    /// Namespace of objects whose manifest names none.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+
+    /// `real` calls each account's cloud; `sim` runs everything against the
+    /// embedded simulator (no cloud account needed).
+    #[arg(long, value_enum, default_value_t = CloudTarget::Real)]
+    pub cloud: CloudTarget,
+
+    /// Seed the simulator from this state file instead of the built-in
+    /// `examples/sim-state.yaml`. Implies `--cloud sim`.
+    #[arg(long, value_name = "FILE")]
+    pub sim_state: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Blast-radius guard: withhold an object's changes that would revoke
+    /// more than this fraction of a group's rules (unless the object has
+    /// `secgroup.io/allow-mass-change: "true"`).
+    #[arg(long, default_value_t = 0.5, value_parser = parse_fraction)]
+    pub max_revoke_fraction: f64,
+
+    /// Blast-radius guard: withhold an object's changes that would remove
+    /// more than this many memberships.
+    #[arg(long, default_value_t = 20)]
+    pub max_membership_removals: usize,
+}
+
+impl ManifestArgs {
+    /// The simulator is used when asked for, or when a state file is given.
+    pub fn uses_sim(&self) -> bool {
+        self.cloud == CloudTarget::Sim || self.sim_state.is_some()
+    }
+
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            max_revoke_fraction: self.max_revoke_fraction,
+            max_membership_removals: self.max_membership_removals,
+        }
+    }
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
+}
+
+/// `plan`: show what `apply` would do, changing nothing.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+
+    /// Exit 0 when there are no changes, 2 when changes are pending, 1 on
+    /// error (for CI checks). Without it, a successful plan exits 0.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// `apply`: plan, then execute the plan, then plan again to verify.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+    #[derive(clap::Subcommand)]
+    enum Cmd {
+        Plan(PlanArgs),
+        Apply(ApplyArgs),
+    }
+
+    #[test]
+    fn flags_parse_like_kubectl() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "plan",
+            "-f",
+            "a.yaml",
+            "--filename",
+            "dir",
+            "-o",
+            "json",
+            "--detailed-exitcode",
+            "--sim-state",
+            "s.yaml",
+        ])
+        .unwrap();
+        let Cmd::Plan(p) = cli.cmd else {
+            panic!("not plan")
+        };
+        assert_eq!(
+            p.manifests.files,
+            [PathBuf::from("a.yaml"), PathBuf::from("dir")]
+        );
+        assert!(p.detailed_exitcode);
+        assert_eq!(p.manifests.output, OutputFormat::Json);
+        assert!(p.manifests.uses_sim());
+        assert_eq!(p.manifests.namespace, "default");
+        assert_eq!(p.manifests.plan_options(), PlanOptions::default());
+    }
+
+    #[test]
+    fn files_are_required_and_fraction_checked() {
+        assert!(Cli::try_parse_from(["x", "apply"]).is_err());
+        assert!(
+            Cli::try_parse_from(["x", "apply", "-f", "a", "--max-revoke-fraction", "1.5"]).is_err()
+        );
+        let cli = Cli::try_parse_from(["x", "apply", "-f", "a", "--cloud", "sim"]).unwrap();
+        let Cmd::Apply(a) = cli.cmd else {
+            panic!("not apply")
+        };
+        assert!(a.manifests.uses_sim());
+    }
+}
