@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use secgroup_controller::sim;
+use secgroup_controller::{cli, controller, sim};
 
 #[derive(Parser)]
 #[command(name = "secgroup-controller", version, about)]
@@ -17,8 +17,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Watch the four kinds and keep the cloud converged (the controller).
+    Run(controller::RunArgs),
     /// Serve the Huawei VPC and Baidu BCC simulator.
     Sim(sim::SimArgs),
+    /// Show what applying the manifests would change (like `terraform plan`).
+    Plan(cli::PlanArgs),
+    /// Apply the manifests to the cloud once, then verify convergence.
+    Apply(cli::ApplyArgs),
     /// Print the CustomResourceDefinitions as multi-document YAML.
     Crdgen,
 }
@@ -32,10 +38,38 @@ fn init_plain_logging() {
         .init();
 }
 
+/// plan/apply print their own output; logs only say what went wrong
+/// (RUST_LOG overrides).
+fn init_quiet_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,secgroup_controller::cloud=error")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        // `run` sets up its own logging (--log-format, --log-filter).
+        Command::Run(args) => match controller::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Plan(args) => {
+            init_quiet_logging();
+            cli::plan(args).await
+        }
+        Command::Apply(args) => {
+            init_quiet_logging();
+            cli::apply(args).await
+        }
         Command::Crdgen => {
             print!("{}", secgroup_controller::crd::crds_yaml());
             ExitCode::SUCCESS

@@ -1,0 +1,727 @@
+//! One account cycle: resolve every object of one `CloudAccount` from the
+//! reflector stores, observe the cloud, plan, execute, and say what it
+//! means for each object ([`ObjectOutcome`]).
+//!
+//! Working per account, not per object, is what lets many objects that
+//! change the same group share batches, and lets conflicts between objects
+//! be seen at all. The caller holds the account's lock around a cycle.
+//!
+//! One object with an invalid spec does not block its account: when the
+//! planner rejects objects, their intents are taken out and the rest is
+//! planned again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+
+use crate::cloud::{CloudError, CloudProvider, Credentials};
+use crate::crd::{
+    ANNOTATION_ALLOW_MASS_CHANGE, CloudAccount, PortSecurityGroups, SecurityGroup,
+    SecurityGroupMembership,
+};
+use crate::model::{DesiredState, FieldError, GroupHandle, ObjectKey, Operation};
+use crate::plan::{ObjectReport, PlanOptions, Withheld, plan};
+use crate::reconcile::{ExecuteReport, Observation, StepError, execute, observe};
+
+use super::accounts::{AccountCache, ClientKey, CredentialsError, credentials_from_secret};
+use super::metrics::{MeteredProvider, Metrics};
+use super::objects::key_of;
+
+/// An account and every object of its namespace, as the stores hold them
+/// now (resolution decides which of them belong to the account).
+#[derive(Clone, Debug)]
+pub struct AccountObjects {
+    pub account: Arc<CloudAccount>,
+    pub groups: Vec<Arc<SecurityGroup>>,
+    pub ports: Vec<Arc<PortSecurityGroups>>,
+    pub memberships: Vec<Arc<SecurityGroupMembership>>,
+}
+
+pub use crate::crd::resolve::Resolution;
+
+/// Turns one account's objects into desired state (`crate::crd`'s job).
+pub type Resolver = Arc<dyn Fn(&AccountObjects) -> Resolution + Send + Sync>;
+
+fn owned<T: Clone>(v: &[Arc<T>]) -> Vec<T> {
+    v.iter().map(|x| x.as_ref().clone()).collect()
+}
+
+/// The resolver of `run`: [`crate::crd::resolve::resolve`].
+pub fn crd_resolver() -> Resolver {
+    Arc::new(|o: &AccountObjects| {
+        crate::crd::resolve::resolve(
+            &o.account,
+            &owned(&o.groups),
+            &owned(&o.ports),
+            &owned(&o.memberships),
+        )
+    })
+}
+
+/// Builds a cloud client for an account.
+pub trait ProviderFactory: Send + Sync {
+    fn build(
+        &self,
+        account: &CloudAccount,
+        credentials: Credentials,
+    ) -> Result<Arc<dyn CloudProvider>, String>;
+}
+
+/// How one object stands after a cycle.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Converged (or nothing to do).
+    Ready { reason: String, message: String },
+    /// Waiting for something that will come by itself (a reference, an
+    /// earlier step of another object); `retry` says whether to poll.
+    Progressing {
+        reason: String,
+        message: String,
+        retry: bool,
+    },
+    /// Needs someone to act: invalid spec, conflict, withheld mass change,
+    /// rejected credentials.
+    Stalled { reason: String, message: String },
+    /// A cloud call failed; retried with backoff (or after `retry_after`).
+    Failed {
+        reason: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Verdict {
+    pub fn reason(&self) -> &str {
+        match self {
+            Verdict::Ready { reason, .. }
+            | Verdict::Progressing { reason, .. }
+            | Verdict::Stalled { reason, .. }
+            | Verdict::Failed { reason, .. } => reason,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Verdict::Ready { message, .. }
+            | Verdict::Progressing { message, .. }
+            | Verdict::Stalled { message, .. }
+            | Verdict::Failed { message, .. } => message,
+        }
+    }
+
+    fn stalled(reason: &str, message: impl Into<String>) -> Self {
+        Verdict::Stalled {
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+
+    fn failed(reason: &str, message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        Verdict::Failed {
+            reason: reason.into(),
+            message: message.into(),
+            retry_after,
+        }
+    }
+}
+
+/// What a cycle means for one object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectOutcome {
+    pub key: ObjectKey,
+    pub verdict: Verdict,
+    /// Changes the plan had for this object, by operation kind, whether
+    /// applied or not.
+    pub planned: BTreeMap<String, u32>,
+    /// Changes applied successfully in this cycle, by operation kind.
+    pub applied: BTreeMap<String, u32>,
+    /// SecurityGroup: its cloud id. Membership: its group's id.
+    pub group_id: Option<String>,
+    /// SecurityGroup: rules in the cloud after this cycle.
+    pub rule_count: Option<u32>,
+    /// PortSecurityGroups: the ids `spec.securityGroups` resolved to.
+    pub group_ids: Option<Vec<String>>,
+    /// PortSecurityGroups: the port's groups after this cycle.
+    pub current_groups: Option<Vec<String>>,
+    /// Membership: ports listed and not yet removed.
+    pub managed_ports: Option<Vec<String>>,
+    /// Deleting object: everything its deletion policy asks is done.
+    pub cleanup_done: bool,
+}
+
+impl ObjectOutcome {
+    fn new(key: ObjectKey, verdict: Verdict) -> Self {
+        Self {
+            key,
+            verdict,
+            planned: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            group_id: None,
+            rule_count: None,
+            group_ids: None,
+            current_groups: None,
+            managed_ports: None,
+            cleanup_done: false,
+        }
+    }
+}
+
+/// The result of one cycle for the whole account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CycleResult {
+    pub account: ObjectOutcome,
+    pub objects: BTreeMap<ObjectKey, ObjectOutcome>,
+    /// Counts of the whole plan by operation kind.
+    pub plan_summary: BTreeMap<String, u32>,
+}
+
+impl CycleResult {
+    /// The outcome of `key` (the account's own for the account).
+    pub fn outcome(&self, key: &ObjectKey) -> Option<&ObjectOutcome> {
+        if *key == self.account.key {
+            Some(&self.account)
+        } else {
+            self.objects.get(key)
+        }
+    }
+
+    /// Every object gets the same verdict (a failure before planning).
+    fn all(keys: &[ObjectKey], verdict: Verdict) -> Self {
+        let account = ObjectOutcome::new(keys[0].clone(), verdict.clone());
+        let objects = keys[1..]
+            .iter()
+            .map(|k| (k.clone(), ObjectOutcome::new(k.clone(), verdict.clone())))
+            .collect();
+        Self {
+            account,
+            objects,
+            plan_summary: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a cycle needs from the controller's context.
+pub struct CycleDeps<'a> {
+    pub client: &'a kube::Client,
+    pub accounts: &'a AccountCache,
+    pub providers: &'a dyn ProviderFactory,
+    pub resolver: &'a Resolver,
+    pub metrics: &'a Metrics,
+    pub plan_options: &'a PlanOptions,
+}
+
+/// The account and every object of its namespace found in the stores.
+pub fn collect(
+    account: Arc<CloudAccount>,
+    groups: &[Arc<SecurityGroup>],
+    ports: &[Arc<PortSecurityGroups>],
+    memberships: &[Arc<SecurityGroupMembership>],
+) -> AccountObjects {
+    let namespace = account.namespace();
+    AccountObjects {
+        groups: groups
+            .iter()
+            .filter(|o| o.namespace() == namespace)
+            .cloned()
+            .collect(),
+        ports: ports
+            .iter()
+            .filter(|o| o.namespace() == namespace)
+            .cloned()
+            .collect(),
+        memberships: memberships
+            .iter()
+            .filter(|o| o.namespace() == namespace)
+            .cloned()
+            .collect(),
+        account,
+    }
+}
+
+/// Read the account's Secret and return a (cached) metered client.
+async fn provider_for(
+    deps: &CycleDeps<'_>,
+    account: &CloudAccount,
+) -> Result<Arc<dyn CloudProvider>, Verdict> {
+    let namespace = account.namespace().unwrap_or_default();
+    let secret_name = account.spec.credentials_secret_ref.name.clone();
+    let secrets: Api<Secret> = Api::namespaced(deps.client.clone(), &namespace);
+    let secret = match secrets.get_opt(&secret_name).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let e = CredentialsError::SecretNotFound {
+                namespace,
+                name: secret_name,
+            };
+            return Err(Verdict::stalled("CredentialsInvalid", e.to_string()));
+        }
+        Err(e) => {
+            return Err(Verdict::failed(
+                "KubernetesAPI",
+                format!("reading Secret {namespace}/{secret_name}: {e}"),
+                None,
+            ));
+        }
+    };
+    let key = ClientKey {
+        account_uid: account.uid().unwrap_or_default(),
+        account_version: account.resource_version().unwrap_or_default(),
+        secret_version: secret.resource_version().unwrap_or_default(),
+    };
+    deps.accounts.client(&key, || {
+        let credentials = credentials_from_secret(&secret)
+            .map_err(|e| Verdict::stalled("CredentialsInvalid", e.to_string()))?;
+        let inner = deps
+            .providers
+            .build(account, credentials)
+            .map_err(|e| Verdict::stalled("AccountInvalid", e))?;
+        Ok(Arc::new(MeteredProvider::new(inner, deps.metrics.clone())) as Arc<dyn CloudProvider>)
+    })
+}
+
+fn cloud_verdict(e: &CloudError, context: &str) -> Verdict {
+    match e {
+        CloudError::Unauthorized(_) => Verdict::stalled(
+            "CredentialsInvalid",
+            format!("{}", CredentialsError::Rejected(format!("{context}: {e}"))),
+        ),
+        _ => Verdict::failed(e.reason(), format!("{context}: {e}"), e.retry_after()),
+    }
+}
+
+fn remove_owners(desired: &mut DesiredState, owners: &BTreeSet<ObjectKey>) {
+    desired.groups.retain(|g| !owners.contains(&g.intent.owner));
+    desired.ports.retain(|p| !owners.contains(&p.intent.owner));
+    desired
+        .memberships
+        .retain(|m| !owners.contains(&m.intent.owner));
+    desired
+        .deletions
+        .retain(|d| !owners.contains(&d.intent.owner));
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The keys of the cycle: the account first, then every object that
+/// belongs to it.
+fn keys_of(objects: &AccountObjects, resolution: &Resolution) -> Vec<ObjectKey> {
+    let account = key_of(objects.account.as_ref());
+    let mut keys = vec![account.clone()];
+    keys.extend(
+        resolution
+            .objects
+            .iter()
+            .filter(|k| **k != account)
+            .cloned(),
+    );
+    keys
+}
+
+/// Run one cycle over `resolution` (of `objects`). `apply: false` plans and
+/// reports without executing.
+pub async fn run(
+    deps: &CycleDeps<'_>,
+    objects: &AccountObjects,
+    resolution: &Resolution,
+    apply: bool,
+) -> CycleResult {
+    let keys = keys_of(objects, resolution);
+    if let Some(problems) = resolution.problems.get(&keys[0])
+        && !problems.errors.is_empty()
+    {
+        let verdict = Verdict::stalled(
+            "AccountInvalid",
+            format!(
+                "CloudAccount {}: {}",
+                keys[0].name,
+                field_messages(&problems.errors)
+            ),
+        );
+        return CycleResult::all(&keys, verdict);
+    }
+    let provider = match provider_for(deps, &objects.account).await {
+        Ok(p) => p,
+        Err(verdict) => {
+            if matches!(verdict, Verdict::Stalled { .. }) {
+                // Rebuild on the next attempt: the Secret may be fixed.
+                deps.accounts
+                    .forget_client(&objects.account.uid().unwrap_or_default());
+            }
+            return CycleResult::all(&keys, verdict);
+        }
+    };
+    let mut desired = resolution.desired.clone();
+
+    let observation = match observe(provider.as_ref(), &mut desired).await {
+        Ok(o) => o,
+        Err(e) => {
+            if matches!(e, CloudError::Unauthorized(_)) {
+                deps.accounts
+                    .forget_client(&objects.account.uid().unwrap_or_default());
+            }
+            let verdict = cloud_verdict(&e, "reading the cloud");
+            return with_resolution(CycleResult::all(&keys, verdict), resolution);
+        }
+    };
+
+    // Plan; objects the planner rejects are taken out and the rest planned
+    // again, so one bad object does not hold up its account.
+    let mut rejected: BTreeMap<ObjectKey, Vec<FieldError>> = BTreeMap::new();
+    let outcome = loop {
+        match plan(&desired, &observation.observed, deps.plan_options) {
+            Ok(outcome) => break outcome,
+            Err(errors) => {
+                let owners: BTreeSet<ObjectKey> =
+                    errors.iter().filter_map(|e| e.object.clone()).collect();
+                let unattributed: Vec<&FieldError> =
+                    errors.iter().filter(|e| e.object.is_none()).collect();
+                let progress = owners.iter().any(|o| !rejected.contains_key(o));
+                if !unattributed.is_empty() || !progress {
+                    let message = errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let verdict = Verdict::stalled("PlanFailed", message);
+                    return with_resolution(CycleResult::all(&keys, verdict), resolution);
+                }
+                for e in errors {
+                    if let Some(o) = e.object.clone() {
+                        rejected.entry(o).or_default().push(e);
+                    }
+                }
+                remove_owners(&mut desired, &owners);
+            }
+        }
+    };
+
+    let report = if apply && !outcome.plan.is_empty() {
+        Some(
+            execute(
+                provider.as_ref(),
+                &outcome.plan,
+                &observation.observed,
+                &mut |_| {},
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+
+    let mut result = CycleResult {
+        account: ObjectOutcome::new(
+            keys[0].clone(),
+            Verdict::Ready {
+                reason: "Synced".into(),
+                message: String::new(),
+            },
+        ),
+        objects: BTreeMap::new(),
+        plan_summary: outcome
+            .plan
+            .summary()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), to_u32(v)))
+            .collect(),
+    };
+    for key in keys.iter().skip(1).cloned() {
+        let mut o = object_outcome(
+            &key,
+            &desired,
+            &observation,
+            outcome.reports.get(&key),
+            report.as_ref(),
+        );
+        if let Some(errors) = rejected.get(&key) {
+            o.verdict = invalid_verdict(errors);
+        }
+        if is_deleting(objects, &key) {
+            // Paused or observed objects withhold their cleanup too.
+            o.cleanup_done =
+                matches!(&o.verdict, Verdict::Ready { reason, .. } if reason == "Synced");
+            if let Some(m) = &mut o.managed_ports
+                && o.cleanup_done
+            {
+                m.clear();
+            }
+        }
+        result.objects.insert(key, o);
+    }
+    // A failed step: say which ports still hold a group that would not go.
+    for o in result.objects.values_mut() {
+        if let Verdict::Failed {
+            reason, message, ..
+        } = &mut o.verdict
+            && reason == "Conflict"
+            && o.planned.contains_key("deleteGroup")
+            && let Some(id) = &o.group_id
+            && let Ok(ports) = provider.list_group_ports(id).await
+            && !ports.is_empty()
+        {
+            *reason = "GroupInUse".into();
+            *message = format!(
+                "group {id} is still used by ports {}; retrying ({message})",
+                ports.join(", ")
+            );
+        }
+    }
+    result.account.verdict = account_verdict(&result);
+    result.account.planned = result.plan_summary.clone();
+    with_resolution(result, resolution)
+}
+
+fn is_deleting(objects: &AccountObjects, key: &ObjectKey) -> bool {
+    let deleting = |meta: &kube::api::ObjectMeta| meta.deletion_timestamp.is_some();
+    match key.kind.as_str() {
+        "SecurityGroup" => objects
+            .groups
+            .iter()
+            .any(|o| key_of(o.as_ref()) == *key && deleting(&o.metadata)),
+        "PortSecurityGroups" => objects
+            .ports
+            .iter()
+            .any(|o| key_of(o.as_ref()) == *key && deleting(&o.metadata)),
+        "SecurityGroupMembership" => objects
+            .memberships
+            .iter()
+            .any(|o| key_of(o.as_ref()) == *key && deleting(&o.metadata)),
+        _ => false,
+    }
+}
+
+fn field_messages(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn invalid_verdict(errors: &[FieldError]) -> Verdict {
+    Verdict::stalled("InvalidSpec", field_messages(errors))
+}
+
+/// Put the resolver's invalid and unresolved verdicts over the others.
+fn with_resolution(mut result: CycleResult, resolution: &Resolution) -> CycleResult {
+    for (key, problems) in &resolution.problems {
+        let Some(o) = result.objects.get_mut(key) else {
+            continue;
+        };
+        if !problems.errors.is_empty() {
+            o.verdict = invalid_verdict(&problems.errors);
+        } else if !problems.unresolved.is_empty() {
+            let missing = problems
+                .unresolved
+                .iter()
+                .map(|u| format!("{}: {u}", u.field))
+                .collect::<Vec<_>>()
+                .join("; ");
+            o.verdict = Verdict::Progressing {
+                reason: "ReferenceNotFound".into(),
+                message: format!("waiting for {missing}"),
+                retry: false,
+            };
+        }
+        o.cleanup_done = false;
+    }
+    result
+}
+
+fn account_verdict(result: &CycleResult) -> Verdict {
+    let failed: Vec<&ObjectOutcome> = result
+        .objects
+        .values()
+        .filter(|o| matches!(o.verdict, Verdict::Failed { .. }))
+        .collect();
+    if let Some(first) = failed.first() {
+        return Verdict::Failed {
+            reason: first.verdict.reason().to_string(),
+            message: format!(
+                "{} object(s) failed, first {}: {}",
+                failed.len(),
+                first.key,
+                first.verdict.message()
+            ),
+            retry_after: None,
+        };
+    }
+    Verdict::Ready {
+        reason: "Synced".into(),
+        message: format!("{} object(s) in sync", result.objects.len()),
+    }
+}
+
+fn withheld_verdict(w: &Withheld, report: &ObjectReport) -> Verdict {
+    let pending: u32 = report.changes.values().map(|n| to_u32(*n)).sum();
+    match w {
+        Withheld::Paused => Verdict::Ready {
+            reason: "Paused".into(),
+            message: format!("paused by annotation; {pending} change(s) pending"),
+        },
+        Withheld::Observe => Verdict::Ready {
+            reason: "Observing".into(),
+            message: format!("observe mode; {pending} change(s) would be made"),
+        },
+        Withheld::MassChange(why) if why.contains(ANNOTATION_ALLOW_MASS_CHANGE) => {
+            Verdict::stalled("MassChangeBlocked", why.clone())
+        }
+        Withheld::MassChange(why) => Verdict::stalled(
+            "MassChangeBlocked",
+            format!("{why}; set {ANNOTATION_ALLOW_MASS_CHANGE}: \"true\" to apply"),
+        ),
+    }
+}
+
+/// The outcome of one object from the plan's report and the execution.
+fn object_outcome(
+    key: &ObjectKey,
+    desired: &DesiredState,
+    observation: &Observation,
+    report: Option<&ObjectReport>,
+    execution: Option<&ExecuteReport>,
+) -> ObjectOutcome {
+    let report = report.cloned().unwrap_or_default();
+    let mut o = ObjectOutcome::new(
+        key.clone(),
+        Verdict::Ready {
+            reason: "Synced".into(),
+            message: "in sync".into(),
+        },
+    );
+    o.planned = report
+        .changes
+        .iter()
+        .map(|(k, v)| (k.clone(), to_u32(*v)))
+        .collect();
+
+    let mut failure: Option<Verdict> = None;
+    let mut skipped = false;
+    let mut rule_delta: i64 = 0;
+    if let Some(exec) = execution {
+        for r in &exec.results {
+            if !r.step.owners.contains(key) {
+                continue;
+            }
+            match &r.result {
+                Ok(()) => {
+                    *o.applied.entry(r.step.op.kind().to_string()).or_insert(0) += 1;
+                    match &r.step.op {
+                        Operation::CreateRules { rules, .. } => rule_delta += rules.len() as i64,
+                        Operation::DeleteRule { .. } => rule_delta -= 1,
+                        _ => {}
+                    }
+                }
+                Err(e) => {
+                    let message = format!("{} failed: {e}", r.step.op.kind());
+                    failure = Some(match e {
+                        StepError::Cloud(c) => cloud_verdict(c, r.step.op.kind()),
+                        _ => Verdict::failed("ApplyFailed", message, None),
+                    });
+                }
+            }
+        }
+        skipped = exec.skipped.iter().any(|s| s.owners.contains(key));
+    }
+
+    // Kind-specific facts.
+    let created = execution.map(|e| &e.created);
+    let id_of = |h: &GroupHandle| -> Option<String> {
+        match h {
+            GroupHandle::Existing(id) => Some(id.clone()),
+            GroupHandle::New(owner) => created.and_then(|c| c.get(owner)).cloned(),
+        }
+    };
+    let converged = failure.is_none() && !skipped && report.withheld.is_none();
+    if let Some(g) = desired.groups.iter().find(|g| g.intent.owner == *key) {
+        o.group_id = id_of(&g.handle);
+        let before = o
+            .group_id
+            .as_ref()
+            .and_then(|id| observation.observed.groups.get(id))
+            .map(|g| g.rules.len() as i64)
+            .unwrap_or(0);
+        o.rule_count = Some(u32::try_from((before + rule_delta).max(0)).unwrap_or(u32::MAX));
+    }
+    if let Some(d) = desired.deletions.iter().find(|d| d.intent.owner == *key) {
+        o.group_id = Some(d.group_id.clone());
+    }
+    if let Some(p) = desired.ports.iter().find(|p| p.intent.owner == *key) {
+        let ids: Vec<String> = p.groups.iter().filter_map(id_of).collect();
+        o.current_groups = Some(if converged && report.conflicts.is_empty() {
+            ids.clone()
+        } else {
+            observation
+                .observed
+                .ports
+                .get(&p.port_id)
+                .map(|port| port.groups.clone())
+                .unwrap_or_default()
+        });
+        o.group_ids = Some(ids);
+    }
+    if let Some(m) = desired.memberships.iter().find(|m| m.intent.owner == *key) {
+        o.group_id = id_of(&m.group);
+        let mut managed: BTreeSet<String> = m.ports.clone();
+        if !converged {
+            // Keep tracking ports whose removal is not confirmed yet.
+            managed.extend(m.managed_ports.iter().cloned());
+        }
+        o.managed_ports = Some(managed.into_iter().collect());
+    }
+
+    o.verdict = if let Some(f) = failure {
+        f
+    } else if !report.conflicts.is_empty() {
+        let list = report
+            .conflicts
+            .iter()
+            .map(|c| {
+                format!(
+                    "port {} / group {} with {}: {}",
+                    c.port, c.group, c.with, c.message
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Verdict::stalled("Conflict", list)
+    } else if let Some(w) = &report.withheld {
+        withheld_verdict(w, &report)
+    } else if skipped {
+        Verdict::Progressing {
+            reason: "Pending".into(),
+            message: "waiting for an earlier step of this account to succeed".into(),
+            retry: true,
+        }
+    } else {
+        let applied: u32 = o.applied.values().sum();
+        let mut message = if applied > 0 {
+            format!("applied {applied} change(s)")
+        } else {
+            "in sync".to_string()
+        };
+        if !report.warnings.is_empty() {
+            message.push_str("; ");
+            message.push_str(&report.warnings.join("; "));
+        }
+        Verdict::Ready {
+            reason: "Synced".into(),
+            message,
+        }
+    };
+    if let Some(dups) = observation.duplicates.get(key)
+        && let Verdict::Ready { message, .. } = &mut o.verdict
+    {
+        message.push_str(&format!(
+            "; other groups carry this object's owner tag: {}",
+            dups.join(", ")
+        ));
+    }
+    o
+}

@@ -1,0 +1,23 @@
+//! The whole controller loop against the in-process API emulator and an
+//! in-memory cloud: apply objects, wait for Ready, check the cloud, repair
+//! drift, clean up on delete, report a conflict without flapping, hold a
+//! mass change until allowed. Scenarios: `tests/emulator/harness.rs`.
+
+mod emulator;
+
+use emulator::harness::{self, Backend};
+
+#[tokio::test]
+async fn lifecycle_create_drift_and_cleanup() {
+    harness::lifecycle_create_drift_and_cleanup(Backend::Emulator).await;
+}
+
+#[tokio::test]
+async fn conflict_is_reported_on_both_objects_without_flapping() {
+    harness::conflict_is_reported_on_both_objects_without_flapping(Backend::Emulator).await;
+}
+
+#[tokio::test]
+async fn blast_radius_guard_blocks_until_the_object_allows_it() {
+    harness::blast_radius_guard_blocks_until_the_object_allows_it(Backend::Emulator).await;
+}
