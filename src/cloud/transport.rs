@@ -66,12 +66,20 @@ pub(crate) fn invalid(code: &str, message: impl Into<String>) -> CloudError {
     })
 }
 
-/// Refuse an empty id before it turns `/groups/{id}` into `/groups/`.
+/// Refuse an id that would not stay one path segment: empty (turns
+/// `/groups/{id}` into `/groups/`), containing `/`, or `.`/`..` (URL
+/// parsing folds those dot segments away, so the path sent would differ
+/// from the one signed).
 pub(crate) fn require_id(field: &str, id: &str) -> Result<(), CloudError> {
     if id.trim().is_empty() {
         Err(invalid(
             "InvalidArgument",
             format!("{field}: must not be empty"),
+        ))
+    } else if id.contains('/') || id == "." || id == ".." {
+        Err(invalid(
+            "InvalidArgument",
+            format!("{field}: {id:?} is not an id (no '/', not '.' or '..')"),
         ))
     } else {
         Ok(())

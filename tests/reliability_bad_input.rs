@@ -1,0 +1,656 @@
+//! Bad input: a corpus of invalid specs (bad CIDRs and ports, the wrong
+//! protocol for the ethertype, two remotes, names with `<` or `>`,
+//! 10,000-entry lists, unicode, an empty list that would strip a port,
+//! settings one cloud does not have) is refused by `plan` and `apply`
+//! with an error naming the object and the field, and the simulator
+//! counts zero cloud calls. Each bad object sits next to the example
+//! account of its cloud, so everything else in the run is fine.
+
+use std::path::Path;
+
+use clap::Parser;
+use secgroup_controller::cli::{self, ApplyArgs, Exit, Io, PlanArgs};
+use secgroup_controller::sim::{self, SimHandle, SimOptions, SimState};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    Plan(PlanArgs),
+    Apply(ApplyArgs),
+}
+
+struct Run {
+    exit: Exit,
+    out: String,
+    err: String,
+}
+
+async fn run(args: &[&str], sim: &SimHandle) -> Run {
+    let cli =
+        Cli::try_parse_from(std::iter::once("secgroup-controller").chain(args.iter().copied()))
+            .expect("arguments parse");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let env = |_: &str| None;
+    let exit = {
+        let mut io = Io {
+            out: &mut out,
+            err: &mut err,
+            env: &env,
+            sim: Some(sim),
+        };
+        match &cli.cmd {
+            Cmd::Plan(a) => cli::run_plan(a, &mut io).await,
+            Cmd::Apply(a) => cli::run_apply(a, &mut io).await,
+        }
+    };
+    Run {
+        exit,
+        out: String::from_utf8_lossy(&out).into_owned(),
+        err: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+/// One invalid object and what its error must name.
+struct Case {
+    what: &'static str,
+    cloud: &'static str,
+    yaml: String,
+    /// Every fragment must appear on one error line.
+    expect: Vec<&'static str>,
+}
+
+fn account(cloud: &str) -> &'static str {
+    match cloud {
+        "huawei" => "huawei-prod",
+        _ => "baidu-prod",
+    }
+}
+
+/// A SecurityGroup `bad` with one rule made of `rule` (YAML mapping body,
+/// indented for the list item).
+fn group_with_rule(cloud: &'static str, rule: &str) -> String {
+    format!(
+        "apiVersion: secgroup.io/v1alpha1
+kind: SecurityGroup
+metadata:
+  name: bad
+spec:
+  accountRef:
+    name: {}
+  vpcId: vpc-1
+  rules:
+    - direction: ingress
+{rule}
+",
+        account(cloud)
+    )
+}
+
+fn rule_case(what: &'static str, cloud: &'static str, rule: &str, field: &'static str) -> Case {
+    Case {
+        what,
+        cloud,
+        yaml: group_with_rule(cloud, rule),
+        expect: vec!["bad", field],
+    }
+}
+
+fn group_spec_case(
+    what: &'static str,
+    cloud: &'static str,
+    spec: &str,
+    field: &'static str,
+) -> Case {
+    Case {
+        what,
+        cloud,
+        yaml: format!(
+            "apiVersion: secgroup.io/v1alpha1
+kind: SecurityGroup
+metadata:
+  name: bad
+spec:
+  accountRef:
+    name: {}
+  vpcId: vpc-1
+{spec}
+",
+            account(cloud)
+        ),
+        expect: vec!["bad", field],
+    }
+}
+
+fn port_case(what: &'static str, cloud: &'static str, spec: &str, field: &'static str) -> Case {
+    Case {
+        what,
+        cloud,
+        yaml: format!(
+            "apiVersion: secgroup.io/v1alpha1
+kind: PortSecurityGroups
+metadata:
+  name: bad
+spec:
+  accountRef:
+    name: {}
+{spec}
+",
+            account(cloud)
+        ),
+        expect: vec!["bad", field],
+    }
+}
+
+fn corpus() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for cloud in ["huawei", "baidu"] {
+        let tcp = "      protocol: tcp\n";
+        cases.extend([
+            rule_case(
+                "address out of range",
+                cloud,
+                &format!("{tcp}      remoteIpPrefix: 10.0.0.300"),
+                "spec.rules[0].remoteIpPrefix",
+            ),
+            rule_case(
+                "prefix too long",
+                cloud,
+                &format!("{tcp}      remoteIpPrefix: 10.0.0.0/33"),
+                "spec.rules[0].remoteIpPrefix",
+            ),
+            rule_case(
+                "not an address",
+                cloud,
+                &format!("{tcp}      remoteIpPrefix: web-servers"),
+                "spec.rules[0].remoteIpPrefix",
+            ),
+            rule_case(
+                "IPv6 prefix too long",
+                cloud,
+                &format!("{tcp}      remoteIpPrefix: 2001:db8::/129"),
+                "spec.rules[0].remoteIpPrefix",
+            ),
+            rule_case(
+                "port 0",
+                cloud,
+                &format!("{tcp}      ports: \"0\"\n      remoteIpPrefix: 10.0.0.0/8"),
+                "spec.rules[0].ports",
+            ),
+            rule_case(
+                "port 65536",
+                cloud,
+                &format!("{tcp}      ports: \"65536\"\n      remoteIpPrefix: 10.0.0.0/8"),
+                "spec.rules[0].ports",
+            ),
+            rule_case(
+                "range high-low",
+                cloud,
+                &format!("{tcp}      ports: \"9000-8000\"\n      remoteIpPrefix: 10.0.0.0/8"),
+                "spec.rules[0].ports",
+            ),
+            rule_case(
+                "port word",
+                cloud,
+                &format!("{tcp}      ports: http\n      remoteIpPrefix: 10.0.0.0/8"),
+                "spec.rules[0].ports",
+            ),
+            rule_case(
+                "ports on icmp",
+                cloud,
+                "      protocol: icmp\n      ports: \"80\"\n      remoteIpPrefix: 10.0.0.0/8",
+                "spec.rules[0].ports",
+            ),
+            rule_case(
+                "icmp with IPv6",
+                cloud,
+                "      protocol: icmp\n      ethertype: IPv6\n      remoteIpPrefix: 2001:db8::/32",
+                "spec.rules[0].protocol",
+            ),
+            rule_case(
+                "icmpv6 with IPv4",
+                cloud,
+                "      protocol: icmpv6\n      ethertype: IPv4\n      remoteIpPrefix: 10.0.0.0/8",
+                "spec.rules[0].protocol",
+            ),
+            rule_case(
+                "prefix family differs from ethertype",
+                cloud,
+                &format!("{tcp}      ethertype: IPv6\n      remoteIpPrefix: 10.0.0.0/8"),
+                "spec.rules[0].remoteIpPrefix",
+            ),
+            rule_case(
+                "unknown protocol",
+                cloud,
+                "      protocol: tcpx\n      remoteIpPrefix: 10.0.0.0/8",
+                "spec.rules[0].protocol",
+            ),
+            rule_case(
+                "protocol 256",
+                cloud,
+                "      protocol: \"256\"\n      remoteIpPrefix: 10.0.0.0/8",
+                "spec.rules[0].protocol",
+            ),
+            rule_case(
+                "two remotes",
+                cloud,
+                &format!("{tcp}      remoteIpPrefix: 10.0.0.0/8\n      remoteGroupId: sg-1"),
+                "spec.rules[0]",
+            ),
+            rule_case("no remote", cloud, tcp.trim_end(), "spec.rules[0]"),
+            rule_case(
+                "rule description with <",
+                cloud,
+                &format!("{tcp}      remoteIpPrefix: 10.0.0.0/8\n      description: \"a <b> c\""),
+                "spec.rules[0].description",
+            ),
+            rule_case(
+                "rule description of 256 characters",
+                cloud,
+                &format!(
+                    "{tcp}      remoteIpPrefix: 10.0.0.0/8\n      description: {}",
+                    "x".repeat(256)
+                ),
+                "spec.rules[0].description",
+            ),
+            rule_case(
+                "unicode remote",
+                cloud,
+                &format!("{tcp}      remoteIpPrefix: \"１０.0.0.0/8\""),
+                "spec.rules[0].remoteIpPrefix",
+            ),
+            group_spec_case(
+                "group name with <",
+                cloud,
+                "  name: \"web<1>\"",
+                "spec.name",
+            ),
+            group_spec_case("group name with >", cloud, "  name: \"web>1\"", "spec.name"),
+            group_spec_case("unicode group name", cloud, "  name: ウェブ", "spec.name"),
+            group_spec_case(
+                "description with >",
+                cloud,
+                "  description: \"a > b\"",
+                "spec.description",
+            ),
+            group_spec_case(
+                "unicode group id",
+                cloud,
+                "  groupId: \"sg-ü\"",
+                "spec.groupId",
+            ),
+            port_case(
+                "empty group list strips the port",
+                cloud,
+                "  portId: p-1\n  securityGroups: []",
+                "spec.securityGroups",
+            ),
+            port_case(
+                "unicode port id",
+                cloud,
+                "  portId: 端口-1\n  securityGroups:\n    - id: sg-1",
+                "spec.portId",
+            ),
+            port_case(
+                "port id with <",
+                cloud,
+                "  portId: \"p<1>\"\n  securityGroups:\n    - id: sg-1",
+                "spec.portId",
+            ),
+            port_case(
+                "group named twice",
+                cloud,
+                "  portId: p-1\n  securityGroups:\n    - id: sg-1\n    - id: sg-1",
+                "spec.securityGroups",
+            ),
+            port_case(
+                "group ref with name and id",
+                cloud,
+                "  portId: p-1\n  securityGroups:\n    - id: sg-1\n      name: web",
+                "spec.securityGroups[0]",
+            ),
+            Case {
+                what: "unicode member port",
+                cloud,
+                yaml: format!(
+                    "apiVersion: secgroup.io/v1alpha1
+kind: SecurityGroupMembership
+metadata:
+  name: bad
+spec:
+  accountRef:
+    name: {}
+  securityGroupId: sg-1
+  ports:
+    - ポート
+",
+                    account(cloud)
+                ),
+                expect: vec!["bad", "spec.ports[0]"],
+            },
+        ]);
+    }
+    // What one cloud does not have.
+    cases.extend([
+        rule_case(
+            "Baidu port list",
+            "baidu",
+            "      protocol: tcp\n      ports: \"22,80\"\n      remoteIpPrefix: 10.0.0.0/8",
+            "spec.rules[0].ports",
+        ),
+        rule_case(
+            "Baidu deny",
+            "baidu",
+            "      protocol: tcp\n      action: deny\n      remoteIpPrefix: 10.0.0.0/8",
+            "spec.rules[0].action",
+        ),
+        rule_case(
+            "Baidu priority",
+            "baidu",
+            "      protocol: tcp\n      priority: 5\n      remoteIpPrefix: 10.0.0.0/8",
+            "spec.rules[0].priority",
+        ),
+        rule_case(
+            "Baidu address group",
+            "baidu",
+            "      protocol: tcp\n      remoteAddressGroupId: ag-1",
+            "spec.rules[0].remoteAddressGroupId",
+        ),
+        rule_case(
+            "Huawei priority 0",
+            "huawei",
+            "      protocol: tcp\n      priority: 0\n      remoteIpPrefix: 10.0.0.0/8",
+            "spec.rules[0].priority",
+        ),
+        rule_case(
+            "Huawei priority 101",
+            "huawei",
+            "      protocol: tcp\n      priority: 101\n      remoteIpPrefix: 10.0.0.0/8",
+            "spec.rules[0].priority",
+        ),
+        port_case(
+            "11 groups on a Baidu instance",
+            "baidu",
+            &format!(
+                "  portId: i-1\n  securityGroups:\n{}",
+                (0..11)
+                    .map(|i| format!("    - id: g-{i}\n"))
+                    .collect::<String>()
+            ),
+            "spec.securityGroups",
+        ),
+    ]);
+    cases
+}
+
+fn examples(cloud: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(cloud)
+}
+
+async fn example_sim() -> SimHandle {
+    let state = SimState::from_str_any(cli::SIM_STATE).expect("example state");
+    sim::start(state, SimOptions::default())
+        .await
+        .expect("simulator starts")
+}
+
+/// Problems with one case, as text (empty: refused as it should be).
+async fn check(case: &Case) -> Vec<String> {
+    let label = format!("{} ({})", case.what, case.cloud);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::copy(
+        examples(case.cloud).join("account.yaml"),
+        dir.path().join("account.yaml"),
+    )
+    .expect("copy the example account");
+    std::fs::write(dir.path().join("bad.yaml"), &case.yaml).expect("write");
+    let d = dir.path().display().to_string();
+    let sim = example_sim().await;
+    let mut problems = Vec::new();
+    for cmd in ["plan", "apply"] {
+        let r = run(&[cmd, "-f", &d, "--cloud", "sim"], &sim).await;
+        if r.exit != Exit::Error {
+            problems.push(format!(
+                "{label}: {cmd} exited {:?}:\n{}{}",
+                r.exit, r.out, r.err
+            ));
+            continue;
+        }
+        let named = r
+            .err
+            .lines()
+            .any(|l| l.starts_with("error: ") && case.expect.iter().all(|e| l.contains(e)));
+        if !named {
+            problems.push(format!(
+                "{label}: {cmd}: no error line naming {:?}:\n{}",
+                case.expect,
+                r.err.lines().take(5).collect::<Vec<_>>().join("\n")
+            ));
+        }
+        if !r.out.is_empty() {
+            problems.push(format!("{label}: {cmd} printed a plan"));
+        }
+    }
+    let calls: u64 = sim.call_counts().values().sum();
+    if calls != 0 {
+        problems.push(format!(
+            "{label}: {calls} cloud calls: {:?}",
+            sim.call_counts()
+        ));
+    }
+    sim.shutdown().await;
+    problems
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_specs_are_refused_naming_the_field_with_zero_cloud_calls() {
+    let cases = corpus();
+    assert!(cases.len() >= 60, "{} cases", cases.len());
+    eprintln!("{} invalid manifests", cases.len());
+    let mut problems = Vec::new();
+    // Two at a time: each run is CPU-bound parsing and schema checking.
+    let cases = std::sync::Arc::new(std::sync::Mutex::new(cases));
+    let workers = (0..2).map(|_| {
+        let cases = cases.clone();
+        tokio::spawn(async move {
+            let mut problems = Vec::new();
+            loop {
+                let Some(case) = cases.lock().expect("not poisoned").pop() else {
+                    return problems;
+                };
+                problems.extend(check(&case).await);
+            }
+        })
+    });
+    for w in futures::future::join_all(workers).await {
+        problems.extend(w.expect("worker finished"));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// 10,000-entry lists, through the path the controller takes (the API
+/// server has already applied the schema there; the code checks again):
+/// validation and resolution leave the object out with an error naming
+/// the field, and a sync of what remains makes zero cloud calls. (The
+/// CLI refuses the same manifests too, but its schema and CEL check of
+/// 10,000 items takes minutes in a debug build: see docs/benchmarks.md.)
+#[tokio::test]
+async fn ten_thousand_entry_lists_are_refused_with_zero_cloud_calls() {
+    use secgroup_controller::crd::resolve::resolve;
+    use secgroup_controller::crd::{
+        CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+    };
+
+    fn parse<T: serde::de::DeserializeOwned + kube::Resource>(yaml: &str) -> T {
+        let mut obj: T = serde_yaml::from_str(yaml).expect("the manifest parses");
+        obj.meta_mut().namespace = Some("default".into());
+        obj
+    }
+
+    for cloud in ["huawei", "baidu"] {
+        let text = std::fs::read_to_string(examples(cloud).join("account.yaml")).expect("example");
+        let account_doc = text
+            .split("\n---")
+            .find(|d| d.contains("kind: CloudAccount"))
+            .expect("the example has a CloudAccount");
+        let cloud_account: CloudAccount = parse(account_doc);
+        let rules = group_spec_case(
+            "10,000 rules",
+            cloud,
+            &format!(
+                "  rules:\n{}",
+                (0..10_000)
+                    .map(|i| format!(
+                        "    - direction: ingress\n      protocol: tcp\n      ports: \"{}\"\n      remoteIpPrefix: 10.0.0.0/8\n",
+                        1 + i
+                    ))
+                    .collect::<String>()
+            ),
+            "spec.rules",
+        );
+        let groups = port_case(
+            "10,000 groups on a port",
+            cloud,
+            &format!(
+                "  portId: p-1\n  securityGroups:\n{}",
+                (0..10_000)
+                    .map(|i| format!("    - id: sg-{i}\n"))
+                    .collect::<String>()
+            ),
+            "spec.securityGroups",
+        );
+        let members = format!(
+            "apiVersion: secgroup.io/v1alpha1
+kind: SecurityGroupMembership
+metadata:
+  name: bad-members
+spec:
+  accountRef:
+    name: {}
+  securityGroupId: sg-1
+  ports:
+{}    - p-0
+",
+            account(cloud),
+            (0..10_000)
+                .map(|i| format!("    - p-{i}\n"))
+                .collect::<String>()
+        );
+        let group: SecurityGroup = parse(&rules.yaml);
+        let port: PortSecurityGroups = parse(&groups.yaml);
+        let membership: SecurityGroupMembership = parse(&members);
+
+        let r = resolve(&cloud_account, &[group], &[port], &[membership]);
+        let errors: Vec<String> = r
+            .problems
+            .values()
+            .flat_map(|p| p.errors.iter().map(|e| e.to_string()))
+            .collect();
+        for (object, field) in [
+            ("SecurityGroup/default/bad", "spec.rules"),
+            ("PortSecurityGroups/default/bad", "spec.securityGroups"),
+            (
+                "SecurityGroupMembership/default/bad-members",
+                "spec.ports[10000]",
+            ),
+        ] {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(object) && e.contains(field)),
+                "{cloud}: no error for {object} naming {field}: {errors:?}"
+            );
+        }
+        assert!(
+            r.desired.groups.is_empty()
+                && r.desired.ports.is_empty()
+                && r.desired.memberships.is_empty(),
+            "{cloud}: a refused object reached the desired state"
+        );
+
+        let sim = example_sim().await;
+        let kind = r.desired.provider;
+        let state = SimState::from_str_any(cli::SIM_STATE).expect("example state");
+        let creds = state
+            .accounts
+            .iter()
+            .find(|a| a.provider.as_str() == kind.to_string())
+            .expect("the example state has the account");
+        let client = secgroup_controller::cloud::connect(
+            &secgroup_controller::cloud::ProviderSettings {
+                kind,
+                region: String::new(),
+                project_id: creds.project_id.clone(),
+                endpoint: Some(sim.url()),
+                max_requests_per_second: None,
+            },
+            secgroup_controller::cloud::Credentials::new(
+                creds.access_key.clone(),
+                creds.secret_key.clone(),
+            ),
+            secgroup_controller::cloud::http::build_http_client(&Default::default())
+                .expect("client"),
+        )
+        .expect("connects");
+        let out = secgroup_controller::reconcile::sync(
+            client.as_ref(),
+            r.desired.clone(),
+            &Default::default(),
+            true,
+            &mut |_| {},
+        )
+        .await
+        .expect("nothing to read fails");
+        assert!(out.outcome.plan.is_empty());
+        let calls: u64 = sim.call_counts().values().sum();
+        assert_eq!(calls, 0, "{cloud}: {:?}", sim.call_counts());
+        sim.shutdown().await;
+    }
+}
+
+/// Baidu rules carry only tcp, udp, icmp or all (the simulator, like the
+/// cloud, refuses others with 400 `BadRequest`), yet validation lets a
+/// protocol number or icmpv6 through to the cloud. Bug for the crd owner:
+/// un-ignore once `validate` refuses them.
+#[tokio::test]
+#[ignore = "bug: Baidu protocol numbers pass validation and reach the cloud"]
+async fn baidu_protocols_the_cloud_lacks_are_refused_before_any_call() {
+    let mut problems = Vec::new();
+    for (what, proto) in [("protocol 47", "\"47\""), ("icmpv6", "icmpv6")] {
+        let ether = if proto == "icmpv6" {
+            "      remoteIpPrefix: 2001:db8::/32"
+        } else {
+            "      remoteIpPrefix: 10.0.0.0/8"
+        };
+        let case = rule_case(
+            what,
+            "baidu",
+            &format!("      protocol: {proto}\n{ether}"),
+            "spec.rules[0].protocol",
+        );
+        problems.extend(check(&case).await);
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// Keep the helper honest: a valid object is accepted (exit 0, calls made).
+#[tokio::test]
+async fn a_valid_object_passes_the_same_harness() {
+    let case = rule_case(
+        "valid",
+        "huawei",
+        "      protocol: tcp\n      ports: \"443\"\n      remoteIpPrefix: 10.0.0.0/8",
+        "spec",
+    );
+    let problems = check(&case).await;
+    assert!(
+        problems.iter().any(|p| p.contains("exited Success")),
+        "a valid object was refused: {problems:?}"
+    );
+}

@@ -1,0 +1,380 @@
+//! Secrets: with trace-level logging captured (every crate, `log` records
+//! included), a sync under faults, a client with a wrong secret, and the
+//! CLI's `plan` and `apply` (table and JSON, simulator keys and keys read
+//! from a Secret manifest) leave no secret key, in plain or base64 form,
+//! and no Authorization value in the logs, in any error text (Display and
+//! Debug), in plan output (JSON, Debug, CLI output), in the clients' Debug
+//! output, or in the simulator's request log.
+
+mod reliability_common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use clap::Parser;
+use reliability_common::{ClientOptions, Cloud};
+use secgroup_controller::cli::{self, ApplyArgs, Io, PlanArgs};
+use secgroup_controller::cloud::huawei::HuaweiClient;
+use secgroup_controller::cloud::{Credentials, ProviderSettings, connect};
+use secgroup_controller::model::ProviderKind;
+use secgroup_controller::sim::{
+    self, DropConnection, DropWhen, FailNext, Faults, SimOptions, SimState,
+};
+
+/// Everything the global subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn captured() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        // Global, so the server tasks and every crate's events (and `log`
+        // records, bridged by try_init) are captured too.
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        logs
+    })
+}
+
+const WRONG_SECRET: &str = "wrong-secret-that-must-not-leak-42";
+
+/// Every secret this test uses, plain and base64.
+fn secrets() -> Vec<String> {
+    use base64_lite::encode;
+    let sim_state = SimState::from_str_any(cli::SIM_STATE).expect("example state");
+    let mut plain: Vec<String> = vec![
+        reliability_common::HW_SK.into(),
+        reliability_common::BD_SK.into(),
+        WRONG_SECRET.into(),
+    ];
+    plain.extend(sim_state.accounts.iter().map(|a| a.secret_key.clone()));
+    let mut all = plain.clone();
+    all.extend(plain.iter().map(|s| encode(s.as_bytes())));
+    all
+}
+
+/// Base64 without a dependency: only for building the needles.
+mod base64_lite {
+    pub fn encode(bytes: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_example_secret() {
+        assert_eq!(
+            encode(b"simbaidusecretkey00000000notreal"),
+            "c2ltYmFpZHVzZWNyZXRrZXkwMDAwMDAwMG5vdHJlYWw="
+        );
+    }
+}
+
+/// Texts to search, with where each came from.
+#[derive(Default)]
+struct Texts(Vec<(String, String)>);
+
+impl Texts {
+    fn add(&mut self, what: impl Into<String>, text: impl Into<String>) {
+        self.0.push((what.into(), text.into()));
+    }
+}
+
+async fn sync_under_faults(kind: ProviderKind, texts: &mut Texts) {
+    let s = reliability_common::create_and_join(kind, 25, 3);
+    let cloud = Cloud::start(
+        kind,
+        s.state.clone(),
+        Faults::default(),
+        ClientOptions {
+            rate: None,
+            retry: Some(reliability_common::fast_retry()),
+        },
+    )
+    .await;
+    cloud.sim.set_faults(Faults {
+        latency_ms: 1,
+        error_rate: 0.3,
+        seed: 7,
+        drop_connections: vec![DropConnection {
+            operation: "*".into(),
+            when: DropWhen::After,
+            count: 2,
+        }],
+        fail_next: vec![FailNext {
+            operation: "*".into(),
+            count: 3,
+            status: 429,
+            code: "APIG.0308".into(),
+            message: "throttled".into(),
+        }],
+        ..Faults::default()
+    });
+    for round in 0..15 {
+        match reliability_common::sync_once(&cloud, &s.desired, &mut |e| {
+            if let secgroup_controller::reconcile::ExecEvent::Finished { result: Err(e), .. } = e {
+                // Progress lines as the CLI and controller would print them.
+                let _ = format!("{e} {e:?}");
+            }
+        })
+        .await
+        {
+            Ok(out) => {
+                // PlanOutcome's report map is keyed by ObjectKey, which JSON
+                // maps cannot hold: serialize the plan and reports apart.
+                let reports: Vec<_> = out.outcome.reports.iter().collect();
+                texts.add(
+                    format!("{kind} plan json {round}"),
+                    serde_json::to_string(&(&out.outcome.plan, reports)).expect("serializes"),
+                );
+                texts.add(
+                    format!("{kind} plan debug {round}"),
+                    format!("{:?}", out.outcome),
+                );
+                if let Some(exec) = &out.execution {
+                    texts.add(format!("{kind} execution {round}"), format!("{exec:?}"));
+                    for r in &exec.results {
+                        if let Err(e) = &r.result {
+                            texts.add(format!("{kind} step error {round}"), format!("{e} | {e:?}"));
+                        }
+                    }
+                }
+                if out.outcome.plan.is_empty() {
+                    break;
+                }
+            }
+            Err(e) => texts.add(format!("{kind} sync error {round}"), format!("{e} | {e:?}")),
+        }
+    }
+    texts.add(
+        format!("{kind} request log"),
+        format!("{:?}", cloud.sim.request_log()),
+    );
+    cloud.sim.shutdown().await;
+}
+
+async fn wrong_secret(kind: ProviderKind, texts: &mut Texts) {
+    let sim =
+        reliability_common::start(reliability_common::base_state(kind, 1), Faults::default()).await;
+    let ak = match kind {
+        ProviderKind::Huawei => reliability_common::HW_AK,
+        ProviderKind::Baidu => reliability_common::BD_AK,
+    };
+    let client = connect(
+        &ProviderSettings {
+            kind,
+            region: String::new(),
+            project_id: Some(reliability_common::PROJECT.into()),
+            endpoint: Some(sim.url()),
+            max_requests_per_second: None,
+        },
+        Credentials::new(ak, WRONG_SECRET),
+        reliability_common::http(),
+    )
+    .expect("settings are fine");
+    let e = client
+        .get_group(&reliability_common::group_id(kind, 1))
+        .await
+        .expect_err("a wrong secret is refused");
+    assert_eq!(e.reason(), "Unauthorized", "{e:?}");
+    texts.add(format!("{kind} unauthorized"), format!("{e} | {e:?}"));
+    let s = reliability_common::join(kind, 3);
+    let err = secgroup_controller::reconcile::sync(
+        client.as_ref(),
+        s.desired,
+        &Default::default(),
+        true,
+        &mut |_| {},
+    )
+    .await
+    .expect_err("cannot read");
+    texts.add(
+        format!("{kind} unauthorized sync"),
+        format!("{err} | {err:?}"),
+    );
+    sim.shutdown().await;
+}
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    Plan(PlanArgs),
+    Apply(ApplyArgs),
+}
+
+async fn cli_runs(texts: &mut Texts) {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let state = SimState::from_str_any(cli::SIM_STATE).expect("example state");
+    for cloud in ["huawei", "baidu"] {
+        let sim = sim::start(state.clone(), SimOptions::default())
+            .await
+            .expect("starts");
+        // A batch call that keeps failing, so `apply` prints an error too.
+        sim.set_faults(Faults {
+            fail_next: vec![FailNext {
+                operation: format!(
+                    "{cloud}.{}",
+                    if cloud == "huawei" {
+                        "batchInstanceAction"
+                    } else {
+                        "batchBind"
+                    }
+                ),
+                count: 100,
+                status: 500,
+                code: if cloud == "huawei" {
+                    "VPC.0500"
+                } else {
+                    "InternalError"
+                }
+                .into(),
+                message: "injected".into(),
+            }],
+            ..Faults::default()
+        });
+        // Keys from the Secret manifest, calls to the simulator: the
+        // account's endpoint points at it and `--cloud real` is used.
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for entry in std::fs::read_dir(examples.join(cloud)).expect("examples") {
+            let p = entry.expect("readable").path();
+            let mut text = std::fs::read_to_string(&p).expect("readable");
+            if text.contains("kind: CloudAccount") {
+                text = text.replace("spec:\n", &format!("spec:\n  endpoint: {}\n", sim.url()));
+                // The example's client-side limit would only slow the test.
+                text = text.replace("maxRequestsPerSecond: 20", "maxRequestsPerSecond: 10000");
+            }
+            std::fs::write(dir.path().join(p.file_name().expect("file")), text).expect("write");
+        }
+        let d = dir.path().display().to_string();
+        for args in [
+            vec!["plan", "-f", &d, "--cloud", "sim"],
+            vec!["plan", "-f", &d, "-o", "json"],
+            vec!["apply", "-f", &d],
+        ] {
+            let parsed = Cli::try_parse_from(
+                std::iter::once("secgroup-controller").chain(args.iter().copied()),
+            )
+            .expect("arguments parse");
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let env = |_: &str| None;
+            let exit = {
+                let mut io = Io {
+                    out: &mut out,
+                    err: &mut err,
+                    env: &env,
+                    sim: Some(&sim),
+                };
+                match &parsed.cmd {
+                    Cmd::Plan(a) => cli::run_plan(a, &mut io).await,
+                    Cmd::Apply(a) => cli::run_apply(a, &mut io).await,
+                }
+            };
+            let label = format!("cli {cloud} {:?} ({exit:?})", &args[..1]);
+            texts.add(format!("{label} stdout"), String::from_utf8_lossy(&out));
+            texts.add(format!("{label} stderr"), String::from_utf8_lossy(&err));
+        }
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_logs_errors_or_plan_output() {
+    let logs = captured();
+    let mut texts = Texts::default();
+    for kind in reliability_common::kinds() {
+        sync_under_faults(kind, &mut texts).await;
+        wrong_secret(kind, &mut texts).await;
+    }
+    cli_runs(&mut texts).await;
+    let client = HuaweiClient::new(
+        "http://127.0.0.1:9",
+        reliability_common::PROJECT,
+        Credentials::new(reliability_common::HW_AK, reliability_common::HW_SK),
+        reliability_common::http(),
+    )
+    .expect("valid");
+    texts.add("client debug", format!("{client:?}"));
+
+    let log_text = String::from_utf8_lossy(&logs.0.lock().expect("not poisoned")).into_owned();
+    // The capture works and saw what matters: calls, errors, the CLI.
+    for needle in ["cloud call", "TRACE", "huawei", "baidu"] {
+        assert!(
+            log_text.contains(needle),
+            "the logs lack {needle:?}: capture is broken"
+        );
+    }
+    assert!(
+        texts
+            .0
+            .iter()
+            .any(|(w, t)| w.contains("error") && !t.is_empty()),
+        "no error text was produced"
+    );
+    assert!(
+        texts
+            .0
+            .iter()
+            .any(|(w, t)| w.contains("stdout") && t.contains("Plan")),
+        "no CLI plan was printed"
+    );
+    assert!(
+        texts
+            .0
+            .iter()
+            .any(|(w, t)| w.contains("apply") && w.contains("Error") && t.contains("error")),
+        "no CLI apply printed an error"
+    );
+    texts.add("logs", log_text);
+
+    let mut leaks = Vec::new();
+    for (what, text) in &texts.0 {
+        for secret in secrets() {
+            if text.contains(&secret) {
+                leaks.push(format!("{what} holds a secret key ({}...)", &secret[..4]));
+            }
+        }
+        // The Authorization value signs the request for minutes: a bearer.
+        for marker in ["SDK-HMAC-SHA256 Access=", "bce-auth-v1/"] {
+            if text.contains(marker) {
+                leaks.push(format!("{what} holds an Authorization value ({marker})"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
