@@ -268,12 +268,13 @@ fn spelled_rule(provider: ProviderKind) -> impl Strategy<Value = RawStrings> {
                 description,
                 say_ethertype,
             )| {
+                // Baidu takes tcp, udp, icmp or all: no icmpv6, no numbers.
                 let (name, number) = match (proto, v6) {
                     (0, _) => ("TCP", "6"),
                     (1, _) => ("udp", "17"),
                     (2, false) => ("ICMP", "1"),
-                    (2, true) => ("icmpv6", "58"),
-                    (3, _) => ("47", "47"),
+                    (2, true) if huawei => ("icmpv6", "58"),
+                    (3, _) if huawei => ("47", "47"),
                     _ => ("all", "-1"),
                 };
                 let protocol = if spell_number { number } else { name };

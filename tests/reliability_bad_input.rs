@@ -615,11 +615,9 @@ spec:
 }
 
 /// Baidu rules carry only tcp, udp, icmp or all (the simulator, like the
-/// cloud, refuses others with 400 `BadRequest`), yet validation lets a
-/// protocol number or icmpv6 through to the cloud. Bug for the crd owner:
-/// un-ignore once `validate` refuses them.
+/// cloud, refuses others with 400 `BadRequest`): validation must refuse
+/// a protocol number or icmpv6 before any call.
 #[tokio::test]
-#[ignore = "bug: Baidu protocol numbers pass validation and reach the cloud"]
 async fn baidu_protocols_the_cloud_lacks_are_refused_before_any_call() {
     let mut problems = Vec::new();
     for (what, proto) in [("protocol 47", "\"47\""), ("icmpv6", "icmpv6")] {
