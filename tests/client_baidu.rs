@@ -472,3 +472,25 @@ async fn concrete_bind_calls() {
     assert_eq!(sim.baidu_instance_groups("i-b").unwrap(), ["g-one"]);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn several_groups_on_one_instance_change_in_one_call() {
+    let sim = start(state()).await;
+    let bd = baidu(&sim);
+    let groups = ["g-two".to_string(), "g-three".to_string()];
+
+    let after = bd.add_port_groups("i-a", &groups, None).await.unwrap();
+    assert_eq!(after.groups, ["g-one", "g-two", "g-three"]);
+    assert_eq!(sim.call_count("baidu.batchBind"), 1);
+    assert_eq!(sim.call_count("baidu.bindInstance"), 0);
+
+    let after = bd.remove_port_groups("i-a", &groups).await.unwrap();
+    assert_eq!(after.groups, ["g-one"]);
+    assert_eq!(sim.call_count("baidu.batchUnbind"), 1);
+    assert_eq!(sim.call_count("baidu.unbindInstance"), 0);
+
+    // One group: the single-instance call.
+    bd.add_port_groups("i-a", &groups[..1], None).await.unwrap();
+    assert_eq!(sim.call_count("baidu.bindInstance"), 1);
+    assert!(sim.refused_log().is_empty());
+}

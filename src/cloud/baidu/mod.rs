@@ -521,6 +521,40 @@ impl BaiduClient {
     /// Bind (`bind`) or unbind (`unbind`) one group on one instance. When
     /// the call is refused, the instance is read back: if it already is as
     /// asked (a lost earlier attempt, or nothing to do), that is success.
+    /// Bind or unbind several groups on one instance in one call: the
+    /// single-instance call for one group, the batch call (one instance,
+    /// all the groups) for more, so one instance leaving three groups is
+    /// one call, as on Huawei.
+    async fn change_instance_groups(
+        &self,
+        action: &'static str,
+        instance_id: &str,
+        groups: &[String],
+    ) -> Result<(), CloudError> {
+        if let [group] = groups {
+            return self.bind_one(action, instance_id, group).await;
+        }
+        let outcome = self
+            .batch_bind(action, &[instance_id.to_string()], groups)
+            .await?;
+        match outcome.failed.into_iter().next() {
+            None => Ok(()),
+            Some(f) => {
+                let detail = crate::cloud::ApiErrorDetail {
+                    status: 200,
+                    code: f.code,
+                    message: f.message,
+                    request_id: None,
+                };
+                Err(match f.kind {
+                    PortFailureKind::NotFound => CloudError::NotFound(detail),
+                    PortFailureKind::LastGroup => CloudError::LastGroup(detail),
+                    PortFailureKind::Other => CloudError::InvalidRequest(detail),
+                })
+            }
+        }
+    }
+
     async fn bind_one(
         &self,
         action: &'static str,
@@ -834,9 +868,7 @@ impl CloudProvider for BaiduClient {
         groups: &[String],
         _index: Option<u32>,
     ) -> Result<ObservedPort, CloudError> {
-        for g in groups {
-            self.bind_one("bind", port_id, g).await?;
-        }
+        self.change_instance_groups("bind", port_id, groups).await?;
         self.instance_groups(port_id)
             .await?
             .ok_or_else(|| not_found_instance(port_id, CloudError::NotFound(Default::default())))
@@ -847,9 +879,8 @@ impl CloudProvider for BaiduClient {
         port_id: &str,
         groups: &[String],
     ) -> Result<ObservedPort, CloudError> {
-        for g in groups {
-            self.bind_one("unbind", port_id, g).await?;
-        }
+        self.change_instance_groups("unbind", port_id, groups)
+            .await?;
         self.instance_groups(port_id)
             .await?
             .ok_or_else(|| not_found_instance(port_id, CloudError::NotFound(Default::default())))
