@@ -268,16 +268,16 @@ impl HuaweiClient {
         group_id: &str,
     ) -> Result<Vec<ObservedPort>, CloudError> {
         require_id("groupId", group_id)?;
-        self.list_all(
-            "listPorts",
-            self.v3("ports"),
-            &[("security_groups", group_id)],
-            |r| {
-                let list: PortList = decode("listPorts", &r)?;
-                let next = list.page_info.and_then(|p| p.next_marker);
-                Ok((list.ports.into_iter().map(Into::into).collect(), next))
-            },
-        )
+        self.list_ports(&[("security_groups", group_id)]).await
+    }
+
+    /// List ports matching `filters` (repeated keys are multi-valued), all pages.
+    async fn list_ports(&self, filters: &[(&str, &str)]) -> Result<Vec<ObservedPort>, CloudError> {
+        self.list_all("listPorts", self.v3("ports"), filters, |r| {
+            let list: PortList = decode("listPorts", &r)?;
+            let next = list.page_info.and_then(|p| p.next_marker);
+            Ok((list.ports.into_iter().map(Into::into).collect(), next))
+        })
         .await
     }
 
@@ -645,17 +645,7 @@ impl CloudProvider for HuaweiClient {
                 require_id("portId", id)?;
             }
             let filters: Vec<(&str, &str)> = chunk.iter().map(|id| ("id", id.as_str())).collect();
-            let ports = self
-                .list_all("listPorts", self.v3("ports"), &filters, |r| {
-                    let list: PortList = decode("listPorts", &r)?;
-                    let next = list.page_info.and_then(|p| p.next_marker);
-                    Ok((
-                        list.ports.into_iter().map(ObservedPort::from).collect(),
-                        next,
-                    ))
-                })
-                .await?;
-            for port in ports {
+            for port in self.list_ports(&filters).await? {
                 found.insert(port.id.clone(), port);
             }
         }
