@@ -8,7 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DeletionPolicy, LocalObjectRef, ResourceStatus};
+use super::{DeletionPolicy, LocalObjectRef};
 
 /// `spec.policy`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -135,20 +135,4 @@ pub struct SecurityGroupMembershipStatus {
     pub last_plan: Option<BTreeMap<String, u32>>,
 }
 
-impl ResourceStatus for SecurityGroupMembershipStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn set_observed_generation(&mut self, generation: Option<i64>) {
-        self.observed_generation = generation;
-    }
-    fn set_last_sync_time(&mut self, time: Time) {
-        self.last_sync_time = Some(time);
-    }
-    fn set_last_plan(&mut self, counts: BTreeMap<String, u32>) {
-        self.last_plan = Some(counts);
-    }
-}
+super::impl_resource_status!(SecurityGroupMembershipStatus);

@@ -151,6 +151,31 @@ pub trait ResourceStatus {
     fn set_last_plan(&mut self, counts: BTreeMap<String, u32>);
 }
 
+/// Implement [`ResourceStatus`] for a status struct with the common fields
+/// (`conditions`, `observed_generation`, `last_sync_time`, `last_plan`).
+macro_rules! impl_resource_status {
+    ($status:ty) => {
+        impl $crate::crd::ResourceStatus for $status {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+                &mut self.conditions
+            }
+            fn set_observed_generation(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+            fn set_last_sync_time(&mut self, time: Time) {
+                self.last_sync_time = Some(time);
+            }
+            fn set_last_plan(&mut self, counts: BTreeMap<String, u32>) {
+                self.last_plan = Some(counts);
+            }
+        }
+    };
+}
+pub(crate) use impl_resource_status;
+
 /// The CRDs of every kind, in a stable order (accounts first, then the kinds
 /// that reference them).
 pub fn all_crds() -> Vec<CustomResourceDefinition> {

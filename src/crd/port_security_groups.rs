@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::{DeletionPolicy, ResourceStatus};
+use super::DeletionPolicy;
 
 /// A group by `SecurityGroup` object name or by cloud id, exactly one.
 #[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,20 +139,4 @@ pub struct PortSecurityGroupsStatus {
     pub last_plan: Option<BTreeMap<String, u32>>,
 }
 
-impl ResourceStatus for PortSecurityGroupsStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn set_observed_generation(&mut self, generation: Option<i64>) {
-        self.observed_generation = generation;
-    }
-    fn set_last_sync_time(&mut self, time: Time) {
-        self.last_sync_time = Some(time);
-    }
-    fn set_last_plan(&mut self, counts: BTreeMap<String, u32>) {
-        self.last_plan = Some(counts);
-    }
-}
+super::impl_resource_status!(PortSecurityGroupsStatus);
