@@ -37,6 +37,9 @@ require cargo-clippy "clippy, for the lint"
 # `kubectl kustomize deploy/` renders the install manifests offline.
 require kubectl "kubectl kustomize, for deploy/" kubernetes-client
 
+# A clean build needs no incremental cache; it only costs disk.
+if ci; then export CARGO_INCREMENTAL=0; fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
