@@ -103,6 +103,30 @@ fn account() -> CloudAccount {
     }
 }
 
+/// A context whose account has `groups` and reaches `cloud`.
+fn with_cloud(client: Client, groups: Vec<SecurityGroup>, cloud: &Arc<FakeCloud>) -> Arc<Context> {
+    context_with(
+        client,
+        World {
+            accounts: vec![account()],
+            groups,
+        },
+        Arc::new(FakeFactory {
+            cloud: cloud.clone(),
+            access_key: "AK-TEST".into(),
+        }),
+    )
+}
+
+/// The account's Secret as the API serves it.
+fn secret() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": NS, "resourceVersion": "7"},
+        "data": {"accessKey": "QUstVEVTVA==", "secretKey": "c2VjcmV0"}
+    })
+}
+
 /// A factory that must not be reached in these scenarios.
 struct NoClients;
 
@@ -416,22 +440,8 @@ async fn cleanup_deletes_the_group_publishes_it_and_releases_the_object() {
         group_id: Some("sg-1".into()),
         ..SecurityGroupStatus::default()
     });
-    let ctx = context_with(
-        client,
-        World {
-            accounts: vec![account()],
-            groups: vec![sg.clone()],
-        },
-        Arc::new(FakeFactory {
-            cloud: cloud.clone(),
-            access_key: "AK-TEST".into(),
-        }),
-    );
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "creds", "namespace": NS, "resourceVersion": "7"},
-        "data": {"accessKey": "QUstVEVTVA==", "secretKey": "c2VjcmV0"}
-    });
+    let ctx = with_cloud(client, vec![sg.clone()], &cloud);
+    let secret = secret();
     let mut released = sg.clone();
     released.metadata.finalizers = None;
     let server = tokio::spawn(verify(
@@ -460,4 +470,86 @@ async fn cleanup_deletes_the_group_publishes_it_and_releases_the_object() {
             {"op": "remove", "path": "/metadata/finalizers/0"}
         ])
     );
+}
+
+/// Answer every call (Secret, status patches, Events) and record
+/// `METHOD path` of each, until the client is dropped.
+async fn answer_all(mut handle: Handle, secret: Value) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Some((request, send)) = handle.next_request().await {
+        let method = request.method().to_string();
+        let path = request.uri().path().to_string();
+        let bytes = request.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let reply = if path.ends_with("/secrets/creds") {
+            secret.clone()
+        } else if path.ends_with("/status") {
+            // Server-side apply answers with the object; enough of one.
+            let name = path.rsplit('/').nth(1).unwrap_or_default();
+            json!({"apiVersion": body["apiVersion"], "kind": body["kind"],
+                   "metadata": {"name": name, "namespace": NS},
+                   "spec": {"accountRef": {"name": "acct"}, "groupId": "x"},
+                   "status": body["status"]})
+        } else {
+            json!({})
+        };
+        send.send_response(
+            Response::builder()
+                .status(200)
+                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .unwrap(),
+        );
+        seen.push(format!("{method} {path}"));
+    }
+    seen
+}
+
+fn adopted(name: &str, id: &str) -> SecurityGroup {
+    let mut sg = security_group(name).finalized();
+    sg.spec.group_id = Some(id.into());
+    sg
+}
+
+#[tokio::test]
+async fn objects_of_an_account_share_its_latest_cycle() {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let cloud = FakeCloud::new();
+    cloud.add_group("sg-1");
+    cloud.add_group("sg-2");
+    let (web, db) = (adopted("web", "sg-1"), adopted("db", "sg-2"));
+    let ctx = with_cloud(client, vec![web.clone(), db.clone()], &cloud);
+    let secret = secret();
+    let server = tokio::spawn(answer_all(handle, secret));
+
+    // `web` runs a cycle: it reads both groups of the account.
+    reconcile(Arc::new(web.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(cloud.calls("getGroup"), 2, "one cycle reads both groups");
+    // `db` is answered by that cycle: no cloud call. Twice (a requeue
+    // racing a watch event): still none, and the same requeue.
+    let first = reconcile(Arc::new(db.clone()), ctx.clone()).await.unwrap();
+    let again = reconcile(Arc::new(db.clone()), ctx.clone()).await.unwrap();
+    assert_eq!(cloud.calls("getGroup"), 2, "db took web's cycle");
+    assert!(
+        first != Action::await_change() && again != Action::await_change(),
+        "both resync later"
+    );
+    // A changed spec is a new input: the next reconcile runs a new cycle.
+    let mut db2 = db.clone();
+    db2.metadata.generation = Some(2);
+    reconcile(Arc::new(db2), ctx.clone()).await.unwrap();
+    assert_eq!(cloud.calls("getGroup"), 4, "a new generation runs a cycle");
+
+    let text = ctx.metrics.encode();
+    assert!(text.contains("secgroup_account_cycles_total 2"), "{text}");
+    assert!(text.contains("secgroup_shared_answers_total 2"), "{text}");
+    drop(ctx);
+    let seen = server.await.unwrap();
+    let secret_reads = seen
+        .iter()
+        .filter(|s| s.ends_with("/secrets/creds"))
+        .count();
+    assert_eq!(secret_reads, 2, "one Secret read per cycle: {seen:?}");
+    let status_writes = seen.iter().filter(|s| s.ends_with("/status")).count();
+    assert_eq!(status_writes, 4, "every pass writes its status: {seen:?}");
 }

@@ -19,6 +19,7 @@ use crate::crd::CloudAccount;
 use crate::crd::resolve::account_settings;
 
 use super::cycle::ProviderFactory;
+use super::sharing::AccountRuns;
 
 /// Secret key holding the access key id.
 pub const ACCESS_KEY: &str = "accessKey";
@@ -94,11 +95,11 @@ pub struct ClientKey {
 
 #[derive(Default)]
 struct Slot {
-    lock: Arc<tokio::sync::Mutex<()>>,
+    runs: Arc<AccountRuns>,
     client: Option<(ClientKey, Arc<dyn CloudProvider>)>,
 }
 
-/// Clients and locks per account UID.
+/// Clients and cycles per account UID.
 #[derive(Default)]
 pub struct AccountCache {
     slots: Mutex<HashMap<String, Slot>>,
@@ -109,13 +110,13 @@ impl AccountCache {
         Self::default()
     }
 
-    /// The lock serialising cycles of one account.
-    pub fn lock_for(&self, account_uid: &str) -> Arc<tokio::sync::Mutex<()>> {
+    /// The cycles of one account (their lock and latest result).
+    pub fn runs_for(&self, account_uid: &str) -> Arc<AccountRuns> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots
             .entry(account_uid.to_string())
             .or_default()
-            .lock
+            .runs
             .clone()
     }
 

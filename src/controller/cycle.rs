@@ -154,7 +154,8 @@ pub struct ObjectOutcome {
 }
 
 impl ObjectOutcome {
-    fn new(key: ObjectKey, verdict: Verdict) -> Self {
+    /// An outcome with nothing planned or applied and no cloud facts.
+    pub fn new(key: ObjectKey, verdict: Verdict) -> Self {
         Self {
             key,
             verdict,

@@ -68,6 +68,8 @@ pub struct Metrics {
     pub cloud_call_duration: Family<CloudOpLabels, Histogram, fn() -> Histogram>,
     pub drift_repairs: Family<KindLabels, Counter>,
     pub queue_depth: Family<KindLabels, Gauge>,
+    pub account_cycles: Counter,
+    pub shared_answers: Counter,
     pub leader: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
@@ -100,6 +102,8 @@ impl Metrics {
         let drift_repairs = Family::<KindLabels, Counter>::default();
         let queue_depth = Family::<KindLabels, Gauge>::default();
         let leader = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        let account_cycles = Counter::default();
+        let shared_answers = Counter::default();
 
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register(
@@ -133,6 +137,16 @@ impl Metrics {
             queue_depth.clone(),
         );
         registry.register(
+            "account_cycles",
+            "Account cycles run (read the cloud, plan, apply)",
+            account_cycles.clone(),
+        );
+        registry.register(
+            "shared_answers",
+            "Reconciles answered by a cycle that another reconcile ran",
+            shared_answers.clone(),
+        );
+        registry.register(
             "leader",
             "1 while this replica holds the leader Lease",
             leader.clone(),
@@ -146,6 +160,8 @@ impl Metrics {
             cloud_call_duration,
             drift_repairs,
             queue_depth,
+            account_cycles,
+            shared_answers,
             leader,
         }
     }

@@ -11,6 +11,8 @@
 //!   and the factory building the real cloud clients.
 //! - `cycle`: one account's resolve → observe → plan → execute, and what it
 //!   means for each object.
+//! - `sharing`: when one cycle's result answers other objects' reconciles
+//!   (so a burst of changes costs one or two cycles, not one per object).
 //! - `reconciler`: the reconcile shared by the four kinds (finalizer,
 //!   status, Events, requeue), `runtime`: the controllers and their wiring.
 //! - `status`: pure status and Event derivation; `objects`: per-kind facts.
@@ -26,6 +28,7 @@ pub mod objects;
 pub mod reconciler;
 pub mod requeue;
 pub mod runtime;
+pub mod sharing;
 pub mod status;
 pub mod telemetry;
 

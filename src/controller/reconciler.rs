@@ -1,21 +1,19 @@
 //! The reconcile function shared by the four kinds, and its context.
 //!
-//! A reconcile of one object: find its account, take the account's lock,
-//! resolve every object of the account from the stores, and either use the
-//! result a cycle just computed for this object (when nothing it depends on
-//! changed since) or run a new cycle. Then write this object's status (only
-//! when it changed), publish Events on transitions, and requeue the other
-//! objects of the account whose status the cycle changed, handing them
-//! their outcome so they need not read the cloud again.
+//! A reconcile of one object: find its account, take the outcome of the
+//! account's latest cycle when it may be shared (see [`super::sharing`]),
+//! else run a new cycle under the account's lock. Then write this object's
+//! status (only when it changed), publish Events on transitions, and
+//! requeue the other objects of the account whose status the cycle
+//! changed; they take their outcome from that cycle without reading the
+//! cloud again.
 //!
 //! Deletion runs through kube-rs `finalizer()`: cleanup is a cycle with the
 //! object marked as deleting; the finalizer goes once the cycle says its
 //! deletion policy is carried out.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -41,6 +39,7 @@ use super::error::Error;
 use super::metrics::Metrics;
 use super::objects::{FIELD_MANAGER, FINALIZER, Managed, key_of};
 use super::requeue::{self, FailureCounts, Requeue};
+use super::sharing::{self, AccountRuns, Record, Shared};
 use super::status;
 use super::telemetry;
 
@@ -76,10 +75,6 @@ pub struct Context {
     pub stores: Stores,
     pub requeue: Requeuers,
     pub failures: FailureCounts,
-    /// Outcomes a cycle computed for objects it did not run for, keyed by
-    /// object, with a fingerprint of the resolved account they were
-    /// computed from. Taken (once) by that object's next reconcile.
-    handed_over: Mutex<HashMap<ObjectKey, (u64, ObjectOutcome)>>,
 }
 
 impl Context {
@@ -109,7 +104,6 @@ impl Context {
             stores,
             requeue,
             failures: FailureCounts::default(),
-            handed_over: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,29 +117,6 @@ impl Context {
             plan_options: &self.plan_options,
         }
     }
-
-    fn take_handed_over(&self, key: &ObjectKey, fingerprint: u64) -> Option<ObjectOutcome> {
-        let mut map = self.handed_over.lock().unwrap_or_else(|e| e.into_inner());
-        match map.remove(key) {
-            Some((f, outcome)) if f == fingerprint => Some(outcome),
-            _ => None,
-        }
-    }
-
-    fn hand_over(&self, outcome: ObjectOutcome, fingerprint: u64) {
-        let mut map = self.handed_over.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(outcome.key.clone(), (fingerprint, outcome));
-    }
-}
-
-/// A stable hash of what a cycle's result depends on in Kubernetes.
-fn fingerprint(resolution: &cycle::Resolution) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&resolution.desired)
-        .unwrap_or_default()
-        .hash(&mut h);
-    format!("{:?}", resolution.problems).hash(&mut h);
-    h.finish()
 }
 
 fn lookup<K: Managed>(store: &Store<K>, key: &ObjectKey) -> Option<Arc<K>> {
@@ -225,30 +196,90 @@ fn target<K: Managed>(obj: &K, ctx: &Context) -> Target {
     }
 }
 
-/// Run (or take over) the cycle covering `obj`; returns its outcome.
-async fn outcome_for<K: Managed>(
-    obj: &K,
-    account: Arc<CloudAccount>,
-    ctx: &Context,
-) -> ObjectOutcome {
-    let key = key_of(obj);
-    let lock = ctx.accounts.lock_for(&account.uid().unwrap_or_default());
-    let _guard = lock.lock().await;
-    let objects = cycle::collect(
-        account,
-        &ctx.stores.groups.state(),
-        &ctx.stores.ports.state(),
-        &ctx.stores.memberships.state(),
-    );
-    let resolution = (ctx.resolver)(&objects);
-    let fp = fingerprint(&resolution);
-    if let Some(outcome) = ctx.take_handed_over(&key, fp) {
-        tracing::debug!("using the outcome of the account's last cycle");
-        return outcome;
+/// What a reconcile got for its object: the outcome, from which cycle,
+/// and whether it is a repeat (with the rest of its earlier requeue).
+struct Answer {
+    outcome: ObjectOutcome,
+    runs: Arc<AccountRuns>,
+    seq: u64,
+    repeat: Option<Requeue>,
+}
+
+impl Answer {
+    /// The requeue of this pass; a fresh answer is recorded as answered.
+    fn requeue(&self, key: &ObjectKey, fresh: impl FnOnce() -> Requeue) -> Requeue {
+        match self.repeat {
+            Some(r) => r,
+            None => {
+                let r = fresh();
+                self.runs.answered(key, self.seq, Instant::now(), r);
+                r
+            }
+        }
     }
+}
+
+/// The outcome of `obj` from a cycle of its account: the latest one when
+/// it may be shared (see [`sharing`]), else a new one.
+async fn outcome_for<K: Managed>(obj: &K, account: Arc<CloudAccount>, ctx: &Context) -> Answer {
+    let key = key_of(obj);
+    let runs = ctx.accounts.runs_for(&account.uid().unwrap_or_default());
+    let objects = || {
+        cycle::collect(
+            account.clone(),
+            &ctx.stores.groups.state(),
+            &ctx.stores.ports.state(),
+            &ctx.stores.memberships.state(),
+        )
+    };
+    let shared = |runs: &AccountRuns| {
+        let deps = sharing::dependencies(&account, &ctx.stores.groups.state());
+        let input = sharing::input_of(obj, deps);
+        let s = runs.shared(&key, input, Instant::now(), ctx.resync);
+        if s.is_some() {
+            ctx.metrics.shared_answers.inc();
+        }
+        s
+    };
+    let answer = |s: Shared, runs: &Arc<AccountRuns>| match s {
+        Shared::Fresh { seq, outcome } => Answer {
+            outcome,
+            runs: runs.clone(),
+            seq,
+            repeat: None,
+        },
+        Shared::Repeat { outcome, requeue } => Answer {
+            outcome,
+            runs: runs.clone(),
+            seq: 0,
+            repeat: Some(requeue),
+        },
+    };
+    if let Some(s) = shared(&runs) {
+        tracing::debug!("answered by the account's latest cycle");
+        return answer(s, &runs);
+    }
+    let _guard = runs.lock().await;
+    // A cycle may have ended while this reconcile waited for the lock.
+    if let Some(s) = shared(&runs) {
+        tracing::debug!("answered by the cycle that ran while waiting");
+        return answer(s, &runs);
+    }
+    let started = Instant::now();
+    let objects = objects();
+    let inputs = sharing::inputs_of(&objects);
+    let resolution = (ctx.resolver)(&objects);
     let result = cycle::run(&ctx.deps(), &objects, &resolution, true).await;
-    hand_over_changed(&result, &key, fp, ctx);
-    result
+    let record = runs.record(Record {
+        seq: runs.next_seq(),
+        started,
+        inputs,
+        result,
+    });
+    ctx.metrics.account_cycles.inc();
+    requeue_changed(&record.result, &key, ctx);
+    let outcome = record
+        .result
         .outcome(&key)
         .cloned()
         .unwrap_or_else(|| ObjectOutcome {
@@ -258,11 +289,18 @@ async fn outcome_for<K: Managed>(
                 retry: true,
             },
             ..empty_outcome(key.clone())
-        })
+        });
+    Answer {
+        outcome,
+        runs: runs.clone(),
+        seq: record.seq,
+        repeat: None,
+    }
 }
 
-/// Requeue the other objects of the cycle whose status it changed.
-fn hand_over_changed(result: &CycleResult, own: &ObjectKey, fp: u64, ctx: &Context) {
+/// Requeue the other objects of the cycle whose status it changes; they
+/// take their outcome from it (it is the account's latest now).
+fn requeue_changed(result: &CycleResult, own: &ObjectKey, ctx: &Context) {
     let now = jiff::Timestamp::now();
     let mut all: Vec<&ObjectOutcome> = result.objects.values().collect();
     all.push(&result.account);
@@ -281,7 +319,6 @@ fn hand_over_changed(result: &CycleResult, own: &ObjectKey, fp: u64, ctx: &Conte
         if !changed && outcome.applied.is_empty() && !outcome.cleanup_done {
             continue;
         }
-        ctx.hand_over(outcome.clone(), fp);
         let (name, ns) = (key.name.as_str(), key.namespace.as_str());
         // A closed channel means shutdown; nothing to requeue then.
         let _ = match key.kind.as_str() {
@@ -377,21 +414,21 @@ async fn publish<K: Managed>(obj: &K, events: Vec<status::EventSpec>, ctx: &Cont
     }
 }
 
-fn action_for(outcome: &ObjectOutcome, key: &str, kind: &str, ctx: &Context) -> Action {
+fn requeue_for(outcome: &ObjectOutcome, key: &str, kind: &str, ctx: &Context) -> Requeue {
     match &outcome.verdict {
         Verdict::Ready { .. } => {
             ctx.failures.succeeded(key);
-            requeue::after_success(ctx.resync).into()
+            requeue::after_success(ctx.resync)
         }
         Verdict::Progressing { retry: false, .. } => {
             ctx.failures.succeeded(key);
-            requeue::after_success(ctx.resync).into()
+            requeue::after_success(ctx.resync)
         }
-        Verdict::Stalled { reason, .. } if reason == "InvalidSpec" => Requeue::AwaitChange.into(),
+        Verdict::Stalled { reason, .. } if reason == "InvalidSpec" => Requeue::AwaitChange,
         Verdict::Stalled { reason, .. }
             if reason != "CredentialsInvalid" && reason != "AccountInvalid" =>
         {
-            requeue::after_success(ctx.resync).into()
+            requeue::after_success(ctx.resync)
         }
         Verdict::Failed {
             reason,
@@ -399,27 +436,36 @@ fn action_for(outcome: &ObjectOutcome, key: &str, kind: &str, ctx: &Context) -> 
             ..
         } => {
             ctx.metrics.reconcile_failed(kind, reason);
-            Action::requeue(*d)
+            Requeue::After(*d)
         }
         other => {
             ctx.metrics.reconcile_failed(kind, other.reason());
             let attempt = ctx.failures.failed(key);
-            Requeue::After(requeue::backoff(attempt, ctx.max_backoff)).into()
+            Requeue::After(requeue::backoff(attempt, ctx.max_backoff))
         }
     }
 }
 
 async fn apply<K: Managed>(obj: Arc<K>, ctx: &Context) -> Result<Action, Error> {
     let key = key_of(obj.as_ref());
-    let outcome = match target(obj.as_ref(), ctx) {
-        Target::Missing(verdict) => ObjectOutcome {
-            verdict,
-            ..empty_outcome(key.clone())
-        },
-        Target::Account(account) => outcome_for(obj.as_ref(), account, ctx).await,
-    };
-    report(obj.as_ref(), &outcome, ctx).await?;
-    Ok(action_for(&outcome, &key.to_string(), K::KIND, ctx))
+    match target(obj.as_ref(), ctx) {
+        Target::Missing(verdict) => {
+            let outcome = ObjectOutcome {
+                verdict,
+                ..empty_outcome(key.clone())
+            };
+            report(obj.as_ref(), &outcome, ctx).await?;
+            Ok(requeue_for(&outcome, &key.to_string(), K::KIND, ctx).into())
+        }
+        Target::Account(account) => {
+            let answer = outcome_for(obj.as_ref(), account, ctx).await;
+            report(obj.as_ref(), &answer.outcome, ctx).await?;
+            let requeue = answer.requeue(&key, || {
+                requeue_for(&answer.outcome, &key.to_string(), K::KIND, ctx)
+            });
+            Ok(requeue.into())
+        }
+    }
 }
 
 async fn cleanup<K: Managed>(obj: Arc<K>, ctx: &Context) -> Result<Action, Error> {
@@ -443,7 +489,10 @@ async fn cleanup<K: Managed>(obj: Arc<K>, ctx: &Context) -> Result<Action, Error
             return Ok(Action::await_change());
         }
     };
-    let outcome = outcome_for(obj.as_ref(), account, ctx).await;
+    let answer = outcome_for(obj.as_ref(), account, ctx).await;
+    // Not done: the retry (error_policy's backoff) wants a new cycle.
+    answer.requeue(&key, || Requeue::After(Duration::ZERO));
+    let outcome = answer.outcome;
     if outcome.cleanup_done {
         // The object is about to go: no status to write, but say what the
         // cleanup did (group deleted, ports detached).
@@ -460,19 +509,11 @@ async fn cleanup<K: Managed>(obj: Arc<K>, ctx: &Context) -> Result<Action, Error
 }
 
 fn empty_outcome(key: ObjectKey) -> ObjectOutcome {
-    ObjectOutcome {
+    ObjectOutcome::new(
         key,
-        verdict: Verdict::Ready {
+        Verdict::Ready {
             reason: "Synced".into(),
             message: String::new(),
         },
-        planned: Default::default(),
-        applied: Default::default(),
-        group_id: None,
-        rule_count: None,
-        group_ids: None,
-        current_groups: None,
-        managed_ports: None,
-        cleanup_done: false,
-    }
+    )
 }

@@ -1,0 +1,440 @@
+//! How the objects of one account share cycles.
+//!
+//! A cycle covers every object of its account, so one cycle answers many
+//! reconciles. Without sharing, a thousand objects changed at once would
+//! each run a cycle that reads the whole account: reads grow with the
+//! square of the objects, and under a cloud rate limit nothing converges.
+//!
+//! The rule: a reconcile takes its object's outcome from the account's
+//! latest cycle when
+//! - that cycle saw the object's current *inputs* (what a user can change
+//!   of it: generation, annotations, deletion; and of what it depends on:
+//!   the account and the namespace's `SecurityGroup`s), and
+//! - it is fresh enough. An object is *due* for fresh cloud data once its
+//!   requeue delay (the backoff after a failure, or 90% of the resync
+//!   period after success) has passed since it was last answered; a due
+//!   object needs a cycle that started after it fell due.
+//!
+//! Otherwise it runs a new cycle. Cycles of one account run one at a time;
+//! reconciles that queue behind a running cycle check again when it ends,
+//! so a burst of changes costs one or two cycles, not one per object.
+//!
+//! An object answered twice from the same cycle (a requeue racing with a
+//! watch event) gets a *repeat*: the same outcome and the rest of its
+//! earlier requeue delay, so failures are not counted twice.
+//!
+//! Status fields are not inputs: they are the controller's own bookkeeping,
+//! written from the outcome of the cycle that is being shared.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::Resource;
+
+use crate::crd::{CloudAccount, SecurityGroup};
+use crate::model::ObjectKey;
+
+use super::cycle::{AccountObjects, CycleResult, ObjectOutcome};
+use super::objects::key_of;
+use super::requeue::Requeue;
+
+/// What a user can change of an object that a cycle reads: its spec (via
+/// the generation), annotations (paused, observe, mass-change) and whether
+/// it is being deleted. Not status, labels or finalizers.
+pub fn user_input<K: Resource>(obj: &K) -> u64 {
+    let m = obj.meta();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.uid.hash(&mut h);
+    m.generation.hash(&mut h);
+    m.annotations.hash(&mut h);
+    m.deletion_timestamp.is_some().hash(&mut h);
+    h.finish()
+}
+
+/// What every object of an account depends on besides itself: the account
+/// and the `SecurityGroup`s of its namespace (which names resolve to).
+pub fn dependencies(account: &CloudAccount, groups: &[Arc<SecurityGroup>]) -> u64 {
+    let namespace = account.meta().namespace.as_deref();
+    let mut inputs: Vec<(&str, u64)> = groups
+        .iter()
+        .filter(|g| g.meta().namespace.as_deref() == namespace)
+        .map(|g| {
+            (
+                g.meta().name.as_deref().unwrap_or_default(),
+                user_input(g.as_ref()),
+            )
+        })
+        .collect();
+    inputs.sort_unstable();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    user_input(account).hash(&mut h);
+    inputs.hash(&mut h);
+    h.finish()
+}
+
+/// An object's inputs: its own and the account-wide `dependencies`.
+pub fn input_of<K: Resource>(obj: &K, dependencies: u64) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    user_input(obj).hash(&mut h);
+    dependencies.hash(&mut h);
+    h.finish()
+}
+
+/// The inputs of every object of `objects`, as a cycle snapshots them.
+pub fn inputs_of(objects: &AccountObjects) -> HashMap<ObjectKey, u64> {
+    let deps = dependencies(&objects.account, &objects.groups);
+    let mut inputs = HashMap::with_capacity(
+        1 + objects.groups.len() + objects.ports.len() + objects.memberships.len(),
+    );
+    inputs.insert(
+        key_of(objects.account.as_ref()),
+        input_of(objects.account.as_ref(), deps),
+    );
+    for g in &objects.groups {
+        inputs.insert(key_of(g.as_ref()), input_of(g.as_ref(), deps));
+    }
+    for p in &objects.ports {
+        inputs.insert(key_of(p.as_ref()), input_of(p.as_ref(), deps));
+    }
+    for m in &objects.memberships {
+        inputs.insert(key_of(m.as_ref()), input_of(m.as_ref(), deps));
+    }
+    inputs
+}
+
+/// A finished cycle.
+#[derive(Debug)]
+pub struct Record {
+    /// Numbered from 1 per account.
+    pub seq: u64,
+    pub started: Instant,
+    /// Each object's inputs when the cycle took its snapshot.
+    pub inputs: HashMap<ObjectKey, u64>,
+    pub result: CycleResult,
+}
+
+/// When an object was last answered, from which cycle, and its requeue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Answered {
+    pub seq: u64,
+    pub at: Instant,
+    pub requeue: Requeue,
+}
+
+impl Answered {
+    /// From when the object wants a cycle that started after it.
+    pub fn due(&self, resync: Duration) -> Instant {
+        let fresh = resync.mul_f64(0.9);
+        self.at
+            + match self.requeue {
+                Requeue::AwaitChange => fresh,
+                Requeue::After(d) => d.min(fresh),
+            }
+    }
+
+    /// The rest of the requeue delay at `now`.
+    fn remaining(&self, now: Instant) -> Requeue {
+        match self.requeue {
+            Requeue::AwaitChange => Requeue::AwaitChange,
+            Requeue::After(d) => Requeue::After((self.at + d).saturating_duration_since(now)),
+        }
+    }
+}
+
+/// The answer a reconcile can take without running a cycle.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shared {
+    /// An outcome this object has not been answered with yet.
+    Fresh { seq: u64, outcome: ObjectOutcome },
+    /// The outcome it was last answered with, and the rest of that requeue.
+    Repeat {
+        outcome: ObjectOutcome,
+        requeue: Requeue,
+    },
+}
+
+/// Whether `record` can answer the object `key` with inputs `input` at
+/// `now`, given when it was last answered. Pure: the whole rule.
+pub fn decide(
+    record: &Record,
+    key: &ObjectKey,
+    input: u64,
+    last: Option<&Answered>,
+    now: Instant,
+    resync: Duration,
+) -> Option<Shared> {
+    if record.inputs.get(key) != Some(&input) {
+        return None;
+    }
+    let outcome = record.result.outcome(key)?.clone();
+    match last {
+        None => Some(Shared::Fresh {
+            seq: record.seq,
+            outcome,
+        }),
+        Some(last) => {
+            let due = last.due(resync);
+            if last.seq == record.seq {
+                (now < due).then(|| Shared::Repeat {
+                    outcome,
+                    requeue: last.remaining(now),
+                })
+            } else if now < due || record.started >= due {
+                Some(Shared::Fresh {
+                    seq: record.seq,
+                    outcome,
+                })
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    latest: Option<Arc<Record>>,
+    answered: HashMap<ObjectKey, Answered>,
+}
+
+/// The cycles of one account: the lock that runs them one at a time, the
+/// latest result, and when each object was last answered.
+#[derive(Debug, Default)]
+pub struct AccountRuns {
+    lock: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+}
+
+impl AccountRuns {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hold this while running a cycle of the account.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lock.lock().await
+    }
+
+    /// The latest cycle's answer for `key`, if [`decide`] allows it.
+    pub fn shared(
+        &self,
+        key: &ObjectKey,
+        input: u64,
+        now: Instant,
+        resync: Duration,
+    ) -> Option<Shared> {
+        let state = self.state();
+        let record = state.latest.as_ref()?;
+        decide(record, key, input, state.answered.get(key), now, resync)
+    }
+
+    /// The number the next cycle gets.
+    pub fn next_seq(&self) -> u64 {
+        self.state().latest.as_ref().map_or(1, |r| r.seq + 1)
+    }
+
+    /// Keep a finished cycle as the latest; forget objects it did not see.
+    pub fn record(&self, record: Record) -> Arc<Record> {
+        let record = Arc::new(record);
+        let mut state = self.state();
+        state
+            .answered
+            .retain(|key, _| record.inputs.contains_key(key));
+        state.latest = Some(record.clone());
+        record
+    }
+
+    /// `key` was answered with cycle `seq`'s outcome and requeued so.
+    pub fn answered(&self, key: &ObjectKey, seq: u64, at: Instant, requeue: Requeue) {
+        self.state()
+            .answered
+            .insert(key.clone(), Answered { seq, at, requeue });
+    }
+
+    /// The latest cycle, if any.
+    pub fn latest(&self) -> Option<Arc<Record>> {
+        self.state().latest.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::controller::cycle::Verdict;
+
+    const RESYNC: Duration = Duration::from_secs(600);
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::new("PortSecurityGroups", "ns", name)
+    }
+
+    fn outcome(name: &str) -> ObjectOutcome {
+        ObjectOutcome::new(
+            key(name),
+            Verdict::Ready {
+                reason: "Synced".into(),
+                message: "in sync".into(),
+            },
+        )
+    }
+
+    fn record(seq: u64, started: Instant, inputs: &[(&str, u64)]) -> Record {
+        let account = ObjectOutcome::new(
+            ObjectKey::new("CloudAccount", "ns", "acct"),
+            Verdict::Ready {
+                reason: "Synced".into(),
+                message: String::new(),
+            },
+        );
+        Record {
+            seq,
+            started,
+            inputs: inputs.iter().map(|(n, i)| (key(n), *i)).collect(),
+            result: CycleResult {
+                account,
+                objects: inputs.iter().map(|(n, _)| (key(n), outcome(n))).collect(),
+                plan_summary: BTreeMap::new(),
+            },
+        }
+    }
+
+    fn after(t: Instant, secs: u64) -> Instant {
+        t + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_cycle_that_saw_the_current_inputs_answers_a_new_object() {
+        let t0 = Instant::now();
+        let r = record(1, t0, &[("a", 7)]);
+        let got = decide(&r, &key("a"), 7, None, after(t0, 1), RESYNC);
+        assert_eq!(
+            got,
+            Some(Shared::Fresh {
+                seq: 1,
+                outcome: outcome("a")
+            })
+        );
+    }
+
+    #[test]
+    fn changed_or_unseen_inputs_need_a_new_cycle() {
+        let t0 = Instant::now();
+        let r = record(1, t0, &[("a", 7)]);
+        assert_eq!(decide(&r, &key("a"), 8, None, t0, RESYNC), None);
+        assert_eq!(decide(&r, &key("b"), 7, None, t0, RESYNC), None);
+    }
+
+    #[test]
+    fn a_second_answer_from_the_same_cycle_is_a_repeat_with_the_rest_of_the_delay() {
+        let t0 = Instant::now();
+        let r = record(3, t0, &[("a", 7)]);
+        let last = Answered {
+            seq: 3,
+            at: after(t0, 1),
+            requeue: Requeue::After(Duration::from_secs(630)),
+        };
+        let got = decide(&r, &key("a"), 7, Some(&last), after(t0, 11), RESYNC);
+        assert_eq!(
+            got,
+            Some(Shared::Repeat {
+                outcome: outcome("a"),
+                requeue: Requeue::After(Duration::from_secs(620)),
+            })
+        );
+    }
+
+    #[test]
+    fn a_due_object_needs_a_cycle_that_started_after_it_fell_due() {
+        let t0 = Instant::now();
+        // Failed at t0+1, back off 5 s: due at t0+6.
+        let last = Answered {
+            seq: 1,
+            at: after(t0, 1),
+            requeue: Requeue::After(Duration::from_secs(5)),
+        };
+        // The same cycle again, once due: no.
+        let same = record(1, t0, &[("a", 7)]);
+        assert_eq!(
+            decide(&same, &key("a"), 7, Some(&last), after(t0, 6), RESYNC),
+            None
+        );
+        // A later cycle that started before the object fell due: no.
+        let early = record(2, after(t0, 3), &[("a", 7)]);
+        assert_eq!(
+            decide(&early, &key("a"), 7, Some(&last), after(t0, 7), RESYNC),
+            None
+        );
+        // ... but before it is due, that later cycle is news: yes.
+        assert!(matches!(
+            decide(&early, &key("a"), 7, Some(&last), after(t0, 4), RESYNC),
+            Some(Shared::Fresh { seq: 2, .. })
+        ));
+        // A cycle that started after it fell due: yes.
+        let late = record(3, after(t0, 6), &[("a", 7)]);
+        assert!(matches!(
+            decide(&late, &key("a"), 7, Some(&last), after(t0, 8), RESYNC),
+            Some(Shared::Fresh { seq: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn a_resync_takes_any_cycle_from_the_last_tenth_of_the_period() {
+        let t0 = Instant::now();
+        let last = Answered {
+            seq: 1,
+            at: t0,
+            requeue: Requeue::After(Duration::from_secs(630)),
+        };
+        // Due at 90% of the resync period (540 s), requeued at 630 s.
+        assert_eq!(last.due(RESYNC), after(t0, 540));
+        let recent = record(2, after(t0, 560), &[("a", 7)]);
+        assert!(decide(&recent, &key("a"), 7, Some(&last), after(t0, 630), RESYNC).is_some());
+        let stale = record(2, after(t0, 500), &[("a", 7)]);
+        assert_eq!(
+            decide(&stale, &key("a"), 7, Some(&last), after(t0, 630), RESYNC),
+            None
+        );
+    }
+
+    #[test]
+    fn recording_a_cycle_forgets_objects_it_did_not_see() {
+        let runs = AccountRuns::default();
+        let t0 = Instant::now();
+        runs.record(record(1, t0, &[("a", 7), ("b", 1)]));
+        runs.answered(&key("b"), 1, t0, Requeue::AwaitChange);
+        assert_eq!(runs.next_seq(), 2);
+        runs.record(record(2, t0, &[("a", 7)]));
+        assert!(runs.state().answered.is_empty());
+        assert!(runs.shared(&key("a"), 7, t0, RESYNC).is_some());
+        assert!(runs.shared(&key("b"), 1, t0, RESYNC).is_none());
+    }
+
+    #[test]
+    fn inputs_ignore_status_and_finalizers_but_not_spec_or_annotations() {
+        use crate::crd::PortSecurityGroups;
+        let obj: PortSecurityGroups = serde_json::from_value(serde_json::json!({
+            "apiVersion": "secgroup.io/v1alpha1", "kind": "PortSecurityGroups",
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1", "generation": 1},
+            "spec": {"accountRef": {"name": "acct"}, "portId": "p1", "securityGroups": [{"id": "sg-1"}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let base = user_input(&obj);
+        let mut o = obj.clone();
+        o.metadata.finalizers = Some(vec!["secgroup.io/cleanup".into()]);
+        o.metadata.resource_version = Some("99".into());
+        o.status = Some(Default::default());
+        assert_eq!(user_input(&o), base, "bookkeeping is not input");
+        let mut o = obj.clone();
+        o.metadata.generation = Some(2);
+        assert_ne!(user_input(&o), base, "a spec change is");
+        let mut o = obj.clone();
+        o.metadata.annotations =
+            Some([("secgroup.io/paused".to_string(), "true".to_string())].into());
+        assert_ne!(user_input(&o), base, "an annotation is");
+        assert_ne!(input_of(&obj, 1), input_of(&obj, 2), "dependencies are");
+    }
+}
