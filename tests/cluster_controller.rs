@@ -26,3 +26,9 @@ async fn conflict_is_reported_on_both_objects_without_flapping() {
 async fn blast_radius_guard_blocks_until_the_object_allows_it() {
     harness::blast_radius_guard_blocks_until_the_object_allows_it(Backend::Cluster).await;
 }
+
+#[tokio::test]
+#[ignore = "needs a real Kubernetes cluster: a kubeconfig with rights to create CRDs and namespaces"]
+async fn many_objects_share_account_cycles() {
+    harness::many_objects_share_account_cycles(Backend::Cluster).await;
+}

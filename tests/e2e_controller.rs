@@ -21,3 +21,8 @@ async fn conflict_is_reported_on_both_objects_without_flapping() {
 async fn blast_radius_guard_blocks_until_the_object_allows_it() {
     harness::blast_radius_guard_blocks_until_the_object_allows_it(Backend::Emulator).await;
 }
+
+#[tokio::test]
+async fn many_objects_share_account_cycles() {
+    harness::many_objects_share_account_cycles(Backend::Emulator).await;
+}

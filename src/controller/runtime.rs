@@ -330,6 +330,16 @@ async fn run_controllers(
         .for_each(|_| std::future::ready(()))
     };
 
+    // Every subscriber handle is a receiver of its reflector's broadcast
+    // channel; one that is never read fills the channel and then stops the
+    // reflector (and with it every controller of the kind). The controllers
+    // hold their own clones; drop the originals.
+    drop((
+        accounts.subscriber,
+        groups.subscriber,
+        ports.subscriber,
+        memberships.subscriber,
+    ));
     tokio::join!(account_ctl, group_ctl, port_ctl, membership_ctl);
     for t in tasks {
         t.abort();

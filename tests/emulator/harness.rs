@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -107,11 +108,19 @@ pub struct Harness {
     pub cloud: Arc<FakeCloud>,
     client: kube::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), secgroup_controller::controller::Error>>,
+    task: Option<tokio::task::JoinHandle<Result<(), secgroup_controller::controller::Error>>>,
 }
 
 impl Harness {
+    /// The API and the cloud, with the controller running (resync 1 s).
     pub async fn start(backend: Backend) -> Harness {
+        let mut h = Harness::new(backend).await;
+        h.run(&["--resync-period", "1s"]);
+        h
+    }
+
+    /// The API and the cloud, without the controller yet.
+    pub async fn new(backend: Backend) -> Harness {
         let (emu, client, ns) = match backend {
             Backend::Emulator => {
                 let emu = Emulator::start().await;
@@ -137,37 +146,45 @@ impl Harness {
                 (None, client, ns)
             }
         };
-        let cloud = FakeCloud::new();
-        let args = Cli::parse_from([
+        Harness {
+            _emu: emu,
+            ns,
+            cloud: FakeCloud::new(),
+            client,
+            stop: None,
+            task: None,
+        }
+    }
+
+    /// Start the controller with `extra` flags.
+    pub fn run(&mut self, extra: &[&str]) {
+        let mut argv = vec![
             "test",
             "--disable-leader-election",
             "--metrics-addr",
             "127.0.0.1:0",
-            "--resync-period",
-            "1s",
             "--namespace",
-            &ns,
-        ])
-        .run;
+            &self.ns,
+        ];
+        argv.extend_from_slice(extra);
+        let args = Cli::parse_from(argv).run;
         let plugins = Plugins {
             providers: Arc::new(FakeFactory {
-                cloud: cloud.clone(),
+                cloud: self.cloud.clone(),
                 access_key: "AK-TEST".into(),
             }),
             resolver: crd_resolver(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(run_with_plugins(args, client.clone(), plugins, async {
-            let _ = rx.await;
-        }));
-        Harness {
-            _emu: emu,
-            ns,
-            cloud,
-            client,
-            stop: Some(tx),
-            task,
-        }
+        self.task = Some(tokio::spawn(run_with_plugins(
+            args,
+            self.client.clone(),
+            plugins,
+            async {
+                let _ = rx.await;
+            },
+        )));
+        self.stop = Some(tx);
     }
 
     fn api<K>(&self) -> Api<K>
@@ -294,10 +311,12 @@ impl Harness {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        let result = tokio::time::timeout(DEADLINE, self.task)
-            .await
-            .expect("controller stops on shutdown");
-        result.unwrap().unwrap();
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(DEADLINE, task)
+                .await
+                .expect("controller stops on shutdown");
+            result.unwrap().unwrap();
+        }
         if self._emu.is_none() {
             // Real cluster: remove what the test made. Objects still
             // carrying our finalizer would hold the namespace, so drop it.
@@ -584,5 +603,81 @@ pub async fn blast_radius_guard_blocks_until_the_object_allows_it(backend: Backe
         (ready_reason(&sg.status)?.0 == "True:Synced").then_some(())
     })
     .await;
+    h.stop().await;
+}
+
+/// Many objects of one account, there before the controller starts: one
+/// cycle reads the cloud and joins every port in shared batches; the other
+/// objects take their outcome from it instead of each running a cycle
+/// (which made reads grow with the square of the objects). More objects
+/// than a reflector's broadcast buffer (1,024 events): a subscriber handle
+/// nobody read once stalled every controller of the kind at that point.
+pub async fn many_objects_share_account_cycles(backend: Backend) {
+    const N: usize = 1_100;
+    let mut h = Harness::new(backend).await;
+    h.cloud.add_group("sg-default");
+    h.cloud.add_group("sg-app");
+    for i in 1..=N {
+        h.cloud.add_port(&format!("p{i}"), &["sg-default"]);
+    }
+    h.setup_account().await;
+    let api = h.api::<PortSecurityGroups>();
+    let objects: Vec<PortSecurityGroups> = (1..=N)
+        .map(|i| {
+            serde_json::from_value(json!({
+            "apiVersion": "secgroup.io/v1alpha1",
+            "kind": "PortSecurityGroups",
+            "metadata": {"name": format!("port-{i}")},
+            "spec": {
+                "accountRef": {"name": "acct"},
+                "portId": format!("p{i}"),
+                "securityGroups": [{"id": "sg-default"}, {"id": "sg-app"}]
+            }
+            }))
+            .unwrap()
+        })
+        .collect();
+    futures::stream::iter(objects)
+        .for_each_concurrent(16, |o| {
+            let api = api.clone();
+            async move {
+                api.create(&PostParams::default(), &o).await.unwrap();
+            }
+        })
+        .await;
+    h.run(&["--resync-period", "10m"]);
+    let start = tokio::time::Instant::now();
+    loop {
+        let list = api.list(&Default::default()).await.unwrap();
+        let ready = list
+            .items
+            .iter()
+            .filter(|p| ready_reason(&p.status).is_some_and(|(r, _)| r == "True:Synced"))
+            .count();
+        if ready == N {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{ready} of {N} Ready after {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 1..=N {
+        assert_eq!(h.cloud.port(&format!("p{i}")), ["sg-default", "sg-app"]);
+    }
+    assert_eq!(
+        h.cloud.calls("attachPorts"),
+        N.div_ceil(20) as u64,
+        "{N} ports join sg-app in batches of 20"
+    );
+    assert_eq!(h.cloud.calls("addPortGroups"), 0, "no per-port calls");
+    // Each cycle reads every port once. The account's own first cycle may
+    // run before the ports are listed; allow that and one more.
+    let reads = h.cloud.calls("getPort");
+    assert!(
+        reads <= 3 * N as u64,
+        "{reads} port reads: more than 3 account cycles for {N} objects"
+    );
     h.stop().await;
 }
