@@ -56,7 +56,7 @@ const WRONG_SECRET: &str = "wrong-secret-that-must-not-leak-42";
 
 /// Every secret this test uses, plain and base64.
 fn secrets() -> Vec<String> {
-    use base64_lite::encode;
+    let encode = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
     let sim_state = SimState::from_str_any(cli::SIM_STATE).expect("example state");
     let mut plain: Vec<String> = vec![
         reliability_common::HW_SK.into(),
@@ -67,38 +67,6 @@ fn secrets() -> Vec<String> {
     let mut all = plain.clone();
     all.extend(plain.iter().map(|s| encode(s.as_bytes())));
     all
-}
-
-/// Base64 without a dependency: only for building the needles.
-mod base64_lite {
-    pub fn encode(bytes: &[u8]) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn matches_the_example_secret() {
-        assert_eq!(
-            encode(b"simbaidusecretkey00000000notreal"),
-            "c2ltYmFpZHVzZWNyZXRrZXkwMDAwMDAwMG5vdHJlYWw="
-        );
-    }
 }
 
 /// Texts to search, with where each came from.
