@@ -356,6 +356,12 @@ fn changed<K: Managed>(
     let Some(obj) = lookup(store, &outcome.key) else {
         return false;
     };
+    // Its first reconcile is adding the finalizer; the reconcile that the
+    // added finalizer triggers takes the outcome. A requeue now would only
+    // race that patch (and fail its JSON-patch test on the stale object).
+    if K::FINALIZED && !obj.finalizers().iter().any(|f| f == FINALIZER) {
+        return false;
+    }
     let new = status::desired_status(
         obj.as_ref(),
         outcome,
