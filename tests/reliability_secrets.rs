@@ -4,22 +4,30 @@
 //! from a Secret manifest) leave no secret key, in plain or base64 form,
 //! and no Authorization value in the logs, in any error text (Display and
 //! Debug), in plan output (JSON, Debug, CLI output), in the clients' Debug
-//! output, or in the simulator's request log.
+//! output, or in the simulator's request log; and the controller (`run`
+//! with the real clients, the API emulator and the simulator, one account
+//! with good keys and one with a wrong secret key) writes none into any
+//! object's status or any Event it publishes.
 
+mod emulator;
 mod reliability_common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use clap::Parser;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use reliability_common::{ClientOptions, Cloud};
 use secgroup_controller::cli::{self, ApplyArgs, Io, PlanArgs};
 use secgroup_controller::cloud::huawei::HuaweiClient;
 use secgroup_controller::cloud::{Credentials, ProviderSettings, connect};
+use secgroup_controller::crd::{CloudAccount, PortSecurityGroups, SecurityGroup};
 use secgroup_controller::model::ProviderKind;
 use secgroup_controller::sim::{
     self, DropConnection, DropWhen, FailNext, Faults, SimOptions, SimState,
 };
+use serde_json::json;
 
 /// Everything the global subscriber writes.
 #[derive(Clone, Default)]
@@ -194,6 +202,13 @@ async fn wrong_secret(kind: ProviderKind, texts: &mut Texts) {
     sim.shutdown().await;
 }
 
+/// `run`'s flags (the test's global subscriber already logs at TRACE).
+#[derive(Parser)]
+struct RunCli {
+    #[command(flatten)]
+    run: secgroup_controller::controller::RunArgs,
+}
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -281,6 +296,144 @@ async fn cli_runs(texts: &mut Texts) {
     }
 }
 
+/// Create `manifest` (with `apiVersion`, `kind`, `metadata.name`) in NS.
+async fn create(client: &kube::Client, resource: ApiResource, manifest: serde_json::Value) {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), CTL_NS, &resource);
+    let obj: DynamicObject = serde_json::from_value(manifest).expect("an object");
+    api.create(&PostParams::default(), &obj)
+        .await
+        .expect("created");
+}
+
+const CTL_NS: &str = "secrets-test";
+
+/// The controller with the real clients against the emulator and the
+/// simulator: account `good` creates a group with a rule and puts a port
+/// in it; account `bad` has a wrong secret key and is refused. Every
+/// status the controller wrote (the watch log) and every Event it published
+/// are texts to search.
+async fn controller_run(texts: &mut Texts) {
+    use reliability_common::{HW_AK, HW_SK, PROJECT, add_port, base_state, group_id, port_id};
+    let kind = ProviderKind::Huawei;
+    let sim = reliability_common::start(
+        add_port(base_state(kind, 1), kind, 1, &[1]),
+        Faults::default(),
+    )
+    .await;
+    let emu = emulator::Emulator::start().await;
+    let client = emu.client();
+    let encode = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+    for (name, sk) in [("good", HW_SK), ("bad", WRONG_SECRET)] {
+        create(
+            &client,
+            ApiResource::erase::<Secret>(&()),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                   "data": {"accessKey": encode(HW_AK), "secretKey": encode(sk)}}),
+        )
+        .await;
+        create(
+            &client,
+            ApiResource::erase::<CloudAccount>(&()),
+            json!({"apiVersion": "secgroup.io/v1alpha1", "kind": "CloudAccount",
+                   "metadata": {"name": name},
+                   "spec": {"provider": "huawei", "region": "r1", "projectId": PROJECT,
+                            "endpoint": sim.url(), "credentialsSecretRef": {"name": name}}}),
+        )
+        .await;
+        create(
+            &client,
+            ApiResource::erase::<SecurityGroup>(&()),
+            json!({"apiVersion": "secgroup.io/v1alpha1", "kind": "SecurityGroup",
+                   "metadata": {"name": format!("web-{name}")},
+                   "spec": {"accountRef": {"name": name}, "name": format!("web-{name}"),
+                            "rules": [{"direction": "ingress", "protocol": "tcp", "ports": "443",
+                                       "remoteIpPrefix": "10.0.0.0/8"}]}}),
+        )
+        .await;
+    }
+    create(
+        &client,
+        ApiResource::erase::<PortSecurityGroups>(&()),
+        json!({"apiVersion": "secgroup.io/v1alpha1", "kind": "PortSecurityGroups",
+               "metadata": {"name": "port-1"},
+               "spec": {"accountRef": {"name": "good"}, "portId": port_id(kind, 1),
+                        "securityGroups": [{"id": group_id(kind, 1)}, {"name": "web-good"}]}}),
+    )
+    .await;
+
+    let args = RunCli::parse_from([
+        "run",
+        "--disable-leader-election",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--namespace",
+        CTL_NS,
+    ])
+    .run;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(secgroup_controller::controller::run_with(
+        args,
+        client,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // Wait for both outcomes: the good port Ready with both groups, the
+    // bad group stalled on its credentials (each with its Event).
+    let reason = |resource: &str, name: &str| {
+        emu.object(resource, CTL_NS, name).and_then(|o| {
+            o["status"]["conditions"].as_array().and_then(|cs| {
+                cs.iter()
+                    .find(|c| c["type"] == "Ready")
+                    .and_then(|c| c["reason"].as_str().map(String::from))
+            })
+        })
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let good = reason("secgroup.io/portsecuritygroups", "port-1");
+        let bad = reason("secgroup.io/securitygroups", "web-bad");
+        let events = emu.objects("events.k8s.io/events").len();
+        if good.as_deref() == Some("Synced")
+            && bad.as_deref() == Some("CredentialsInvalid")
+            && events >= 2
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "controller outcomes not reached: port-1 {good:?}, web-bad {bad:?}, {events} events; {:?}",
+            emu.changes()
+                .iter()
+                .filter(|c| !c.resource.ends_with("/secrets"))
+                .map(|c| c.object.to_string())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    task.await
+        .expect("joins")
+        .expect("the controller stops cleanly");
+
+    // Every version of every object the controller wrote, but the Secrets
+    // (which hold the keys by design).
+    for change in emu
+        .changes()
+        .iter()
+        .filter(|c| !c.resource.ends_with("/secrets"))
+    {
+        texts.add(
+            format!(
+                "controller {} {}",
+                change.resource, change.object["metadata"]["name"]
+            ),
+            change.object.to_string(),
+        );
+    }
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_logs_errors_or_plan_output() {
     let logs = captured();
@@ -290,6 +443,7 @@ async fn no_secret_in_logs_errors_or_plan_output() {
         wrong_secret(kind, &mut texts).await;
     }
     cli_runs(&mut texts).await;
+    controller_run(&mut texts).await;
     let client = HuaweiClient::new(
         "http://127.0.0.1:9",
         reliability_common::PROJECT,
@@ -313,6 +467,21 @@ async fn no_secret_in_logs_errors_or_plan_output() {
             .iter()
             .any(|(w, t)| w.contains("error") && !t.is_empty()),
         "no error text was produced"
+    );
+    assert!(
+        texts
+            .0
+            .iter()
+            .any(|(w, t)| w.contains("controller secgroup.io/securitygroups")
+                && t.contains("CredentialsInvalid")),
+        "no status of the refused account was captured"
+    );
+    assert!(
+        texts
+            .0
+            .iter()
+            .any(|(w, _)| w.contains("controller events.k8s.io/events")),
+        "no controller Event was captured"
     );
     assert!(
         texts
