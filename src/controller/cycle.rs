@@ -44,6 +44,22 @@ pub struct AccountObjects {
     pub memberships: Vec<Arc<SecurityGroupMembership>>,
 }
 
+impl AccountObjects {
+    /// Key and metadata of every object but the account.
+    pub fn members(&self) -> impl Iterator<Item = (ObjectKey, &kube::api::ObjectMeta)> {
+        let groups = self
+            .groups
+            .iter()
+            .map(|o| (key_of(o.as_ref()), &o.metadata));
+        let ports = self.ports.iter().map(|o| (key_of(o.as_ref()), &o.metadata));
+        let memberships = self
+            .memberships
+            .iter()
+            .map(|o| (key_of(o.as_ref()), &o.metadata));
+        groups.chain(ports).chain(memberships)
+    }
+}
+
 pub use crate::crd::resolve::Resolution;
 
 /// Turns one account's objects into desired state (`crate::crd`'s job).
@@ -341,29 +357,11 @@ impl<'a> Index<'a> {
             }
             skipped.extend(exec.skipped.iter().flat_map(|s| s.owners.iter()));
         }
-        let deleting = |meta: &kube::api::ObjectMeta| meta.deletion_timestamp.is_some();
-        let mut gone = HashSet::new();
-        gone.extend(
-            objects
-                .groups
-                .iter()
-                .filter(|o| deleting(&o.metadata))
-                .map(|o| key_of(o.as_ref())),
-        );
-        gone.extend(
-            objects
-                .ports
-                .iter()
-                .filter(|o| deleting(&o.metadata))
-                .map(|o| key_of(o.as_ref())),
-        );
-        gone.extend(
-            objects
-                .memberships
-                .iter()
-                .filter(|o| deleting(&o.metadata))
-                .map(|o| key_of(o.as_ref())),
-        );
+        let deleting = objects
+            .members()
+            .filter(|(_, meta)| meta.deletion_timestamp.is_some())
+            .map(|(key, _)| key)
+            .collect();
         Self {
             groups: desired
                 .groups
@@ -383,7 +381,7 @@ impl<'a> Index<'a> {
                 .collect(),
             results,
             skipped,
-            deleting: gone,
+            deleting,
         }
     }
 }

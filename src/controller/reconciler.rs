@@ -196,23 +196,27 @@ fn target<K: Managed>(obj: &K, ctx: &Context) -> Target {
     }
 }
 
-/// What a reconcile got for its object: the outcome, from which cycle,
-/// and whether it is a repeat (with the rest of its earlier requeue).
+/// What a reconcile got for its object, and the account's cycles it came
+/// from (to record when the object was answered).
 struct Answer {
-    outcome: ObjectOutcome,
+    shared: Shared,
     runs: Arc<AccountRuns>,
-    seq: u64,
-    repeat: Option<Requeue>,
 }
 
 impl Answer {
+    fn outcome(&self) -> &ObjectOutcome {
+        match &self.shared {
+            Shared::Fresh { outcome, .. } | Shared::Repeat { outcome, .. } => outcome,
+        }
+    }
+
     /// The requeue of this pass; a fresh answer is recorded as answered.
     fn requeue(&self, key: &ObjectKey, fresh: impl FnOnce() -> Requeue) -> Requeue {
-        match self.repeat {
-            Some(r) => r,
-            None => {
+        match &self.shared {
+            Shared::Repeat { requeue, .. } => *requeue,
+            Shared::Fresh { seq, .. } => {
                 let r = fresh();
-                self.runs.answered(key, self.seq, Instant::now(), r);
+                self.runs.answered(key, *seq, Instant::now(), r);
                 r
             }
         }
@@ -224,49 +228,35 @@ impl Answer {
 async fn outcome_for<K: Managed>(obj: &K, account: Arc<CloudAccount>, ctx: &Context) -> Answer {
     let key = key_of(obj);
     let runs = ctx.accounts.runs_for(&account.uid().unwrap_or_default());
-    let objects = || {
-        cycle::collect(
-            account.clone(),
-            &ctx.stores.groups.state(),
-            &ctx.stores.ports.state(),
-            &ctx.stores.memberships.state(),
-        )
-    };
+    let deps = sharing::dependencies(&account, &ctx.stores.groups.state());
+    let input = sharing::input_of(obj.meta(), deps);
     let shared = |runs: &AccountRuns| {
-        let deps = sharing::dependencies(&account, &ctx.stores.groups.state());
-        let input = sharing::input_of(obj, deps);
         let s = runs.shared(&key, input, Instant::now(), ctx.resync);
         if s.is_some() {
             ctx.metrics.shared_answers.inc();
         }
         s
     };
-    let answer = |s: Shared, runs: &Arc<AccountRuns>| match s {
-        Shared::Fresh { seq, outcome } => Answer {
-            outcome,
-            runs: runs.clone(),
-            seq,
-            repeat: None,
-        },
-        Shared::Repeat { outcome, requeue } => Answer {
-            outcome,
-            runs: runs.clone(),
-            seq: 0,
-            repeat: Some(requeue),
-        },
-    };
-    if let Some(s) = shared(&runs) {
+    if let Some(shared) = shared(&runs) {
         tracing::debug!("answered by the account's latest cycle");
-        return answer(s, &runs);
+        return Answer { shared, runs };
     }
     let _guard = runs.lock().await;
     // A cycle may have ended while this reconcile waited for the lock.
-    if let Some(s) = shared(&runs) {
+    if let Some(shared) = shared(&runs) {
         tracing::debug!("answered by the cycle that ran while waiting");
-        return answer(s, &runs);
+        return Answer {
+            shared,
+            runs: runs.clone(),
+        };
     }
     let started = Instant::now();
-    let objects = objects();
+    let objects = cycle::collect(
+        account,
+        &ctx.stores.groups.state(),
+        &ctx.stores.ports.state(),
+        &ctx.stores.memberships.state(),
+    );
     let inputs = sharing::inputs_of(&objects);
     let resolution = (ctx.resolver)(&objects);
     let result = cycle::run(&ctx.deps(), &objects, &resolution, true).await;
@@ -291,10 +281,11 @@ async fn outcome_for<K: Managed>(obj: &K, account: Arc<CloudAccount>, ctx: &Cont
             ..empty_outcome(key.clone())
         });
     Answer {
-        outcome,
+        shared: Shared::Fresh {
+            seq: record.seq,
+            outcome,
+        },
         runs: runs.clone(),
-        seq: record.seq,
-        repeat: None,
     }
 }
 
@@ -465,9 +456,9 @@ async fn apply<K: Managed>(obj: Arc<K>, ctx: &Context) -> Result<Action, Error> 
         }
         Target::Account(account) => {
             let answer = outcome_for(obj.as_ref(), account, ctx).await;
-            report(obj.as_ref(), &answer.outcome, ctx).await?;
+            report(obj.as_ref(), answer.outcome(), ctx).await?;
             let requeue = answer.requeue(&key, || {
-                requeue_for(&answer.outcome, &key.to_string(), K::KIND, ctx)
+                requeue_for(answer.outcome(), &key.to_string(), K::KIND, ctx)
             });
             Ok(requeue.into())
         }
@@ -496,17 +487,18 @@ async fn cleanup<K: Managed>(obj: Arc<K>, ctx: &Context) -> Result<Action, Error
         }
     };
     let answer = outcome_for(obj.as_ref(), account, ctx).await;
-    // Not done: the retry (error_policy's backoff) wants a new cycle.
+    // If cleanup is not done, the retry (error_policy's backoff) wants a
+    // new cycle: the object is due at once.
     answer.requeue(&key, || Requeue::After(Duration::ZERO));
-    let outcome = answer.outcome;
+    let outcome = answer.outcome();
     if outcome.cleanup_done {
         // The object is about to go: no status to write, but say what the
         // cleanup did (group deleted, ports detached).
-        publish(obj.as_ref(), status::events(None, &outcome, false), ctx).await;
+        publish(obj.as_ref(), status::events(None, outcome, false), ctx).await;
         ctx.failures.succeeded(&key.to_string());
         return Ok(Action::await_change());
     }
-    report(obj.as_ref(), &outcome, ctx).await?;
+    report(obj.as_ref(), outcome, ctx).await?;
     Err(Error::CleanupBlocked(format!(
         "{}: {}",
         outcome.verdict.reason(),

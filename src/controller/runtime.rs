@@ -36,6 +36,7 @@ use super::leader::LeaderElector;
 use super::metrics::Metrics;
 use super::objects::Managed;
 use super::reconciler::{Context, Requeuers, Stores, error_policy, reconcile};
+use super::sharing;
 
 /// What `run` plugs in: how to build cloud clients and how to resolve an
 /// account's objects. Tests substitute their own.
@@ -45,16 +46,15 @@ pub struct Plugins {
     pub resolver: Resolver,
 }
 
-/// A hash of what a user can change: spec (via generation), labels,
-/// annotations, finalizers and deletion. Status-only writes hash the same.
+/// A hash of what a user can change: what a cycle reads of the object
+/// ([`sharing::user_input`]) plus labels and finalizers. Status-only
+/// writes hash the same.
 fn trigger_hash<K: kube::Resource>(obj: &K) -> u64 {
     let m = obj.meta();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    m.generation.hash(&mut h);
+    sharing::user_input(m).hash(&mut h);
     m.labels.hash(&mut h);
-    m.annotations.hash(&mut h);
     m.finalizers.hash(&mut h);
-    m.deletion_timestamp.is_some().hash(&mut h);
     h.finish()
 }
 

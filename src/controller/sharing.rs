@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::Resource;
+use kube::api::ObjectMeta;
 
 use crate::crd::{CloudAccount, SecurityGroup};
 use crate::model::ObjectKey;
@@ -43,8 +44,7 @@ use super::requeue::Requeue;
 /// What a user can change of an object that a cycle reads: its spec (via
 /// the generation), annotations (paused, observe, mass-change) and whether
 /// it is being deleted. Not status, labels or finalizers.
-pub fn user_input<K: Resource>(obj: &K) -> u64 {
-    let m = obj.meta();
+pub fn user_input(m: &ObjectMeta) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     m.uid.hash(&mut h);
     m.generation.hash(&mut h);
@@ -63,21 +63,21 @@ pub fn dependencies(account: &CloudAccount, groups: &[Arc<SecurityGroup>]) -> u6
         .map(|g| {
             (
                 g.meta().name.as_deref().unwrap_or_default(),
-                user_input(g.as_ref()),
+                user_input(g.meta()),
             )
         })
         .collect();
     inputs.sort_unstable();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    user_input(account).hash(&mut h);
+    user_input(account.meta()).hash(&mut h);
     inputs.hash(&mut h);
     h.finish()
 }
 
 /// An object's inputs: its own and the account-wide `dependencies`.
-pub fn input_of<K: Resource>(obj: &K, dependencies: u64) -> u64 {
+pub fn input_of(meta: &ObjectMeta, dependencies: u64) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    user_input(obj).hash(&mut h);
+    user_input(meta).hash(&mut h);
     dependencies.hash(&mut h);
     h.finish()
 }
@@ -85,23 +85,11 @@ pub fn input_of<K: Resource>(obj: &K, dependencies: u64) -> u64 {
 /// The inputs of every object of `objects`, as a cycle snapshots them.
 pub fn inputs_of(objects: &AccountObjects) -> HashMap<ObjectKey, u64> {
     let deps = dependencies(&objects.account, &objects.groups);
-    let mut inputs = HashMap::with_capacity(
-        1 + objects.groups.len() + objects.ports.len() + objects.memberships.len(),
-    );
-    inputs.insert(
-        key_of(objects.account.as_ref()),
-        input_of(objects.account.as_ref(), deps),
-    );
-    for g in &objects.groups {
-        inputs.insert(key_of(g.as_ref()), input_of(g.as_ref(), deps));
-    }
-    for p in &objects.ports {
-        inputs.insert(key_of(p.as_ref()), input_of(p.as_ref(), deps));
-    }
-    for m in &objects.memberships {
-        inputs.insert(key_of(m.as_ref()), input_of(m.as_ref(), deps));
-    }
-    inputs
+    let account = &objects.account;
+    std::iter::once((key_of(account.as_ref()), account.meta()))
+        .chain(objects.members())
+        .map(|(key, meta)| (key, input_of(meta, deps)))
+        .collect()
 }
 
 /// A finished cycle.
@@ -422,19 +410,23 @@ mod tests {
             "spec": {"accountRef": {"name": "acct"}, "portId": "p1", "securityGroups": [{"id": "sg-1"}]}
         }))
         .unwrap_or_else(|e| panic!("{e}"));
-        let base = user_input(&obj);
+        let base = user_input(&obj.metadata);
         let mut o = obj.clone();
         o.metadata.finalizers = Some(vec!["secgroup.io/cleanup".into()]);
         o.metadata.resource_version = Some("99".into());
         o.status = Some(Default::default());
-        assert_eq!(user_input(&o), base, "bookkeeping is not input");
+        assert_eq!(user_input(&o.metadata), base, "bookkeeping is not input");
         let mut o = obj.clone();
         o.metadata.generation = Some(2);
-        assert_ne!(user_input(&o), base, "a spec change is");
+        assert_ne!(user_input(&o.metadata), base, "a spec change is");
         let mut o = obj.clone();
         o.metadata.annotations =
             Some([("secgroup.io/paused".to_string(), "true".to_string())].into());
-        assert_ne!(user_input(&o), base, "an annotation is");
-        assert_ne!(input_of(&obj, 1), input_of(&obj, 2), "dependencies are");
+        assert_ne!(user_input(&o.metadata), base, "an annotation is");
+        assert_ne!(
+            input_of(&obj.metadata, 1),
+            input_of(&obj.metadata, 2),
+            "dependencies are"
+        );
     }
 }
