@@ -14,10 +14,10 @@ use http_body_util::BodyExt;
 use kube::api::ObjectMeta;
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource};
+use secgroup_controller::controller::events::EventRecorder;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -157,13 +157,7 @@ fn context(client: Client, world: World) -> Arc<Context> {
 }
 
 fn context_with(client: Client, world: World, providers: Arc<dyn ProviderFactory>) -> Arc<Context> {
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "secgroup-controller".into(),
-            instance: Some("test".into()),
-        },
-    );
+    let recorder = EventRecorder::new(client.clone(), "secgroup-controller", "test");
     let stores = Stores {
         accounts: store_of(world.accounts),
         groups: store_of(world.groups),

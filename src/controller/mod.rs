@@ -15,12 +15,14 @@
 //!   (so a burst of changes costs one or two cycles, not one per object).
 //! - `reconciler`: the reconcile shared by the four kinds (finalizer,
 //!   status, Events, requeue), `runtime`: the controllers and their wiring.
+//! - `events`: publishing Events, repeats folded into series.
 //! - `status`: pure status and Event derivation; `objects`: per-kind facts.
 
 pub mod accounts;
 mod args;
 pub mod cycle;
 mod error;
+pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;

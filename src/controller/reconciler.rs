@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::json;
@@ -36,6 +35,7 @@ use super::cycle::{
     self, CycleDeps, CycleResult, ObjectOutcome, ProviderFactory, Resolver, Verdict,
 };
 use super::error::Error;
+use super::events::{Event, EventRecorder, EventType};
 use super::metrics::Metrics;
 use super::objects::{FIELD_MANAGER, FINALIZER, Managed, key_of};
 use super::requeue::{self, FailureCounts, Requeue};
@@ -65,7 +65,7 @@ pub struct Requeuers {
 pub struct Context {
     pub client: kube::Client,
     pub metrics: Metrics,
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     pub accounts: AccountCache,
     pub providers: Arc<dyn ProviderFactory>,
     pub resolver: Resolver,
@@ -82,7 +82,7 @@ impl Context {
     pub fn new(
         client: kube::Client,
         metrics: Metrics,
-        recorder: Recorder,
+        recorder: EventRecorder,
         providers: Arc<dyn ProviderFactory>,
         resolver: Resolver,
         plan_options: PlanOptions,

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use futures::{Stream, StreamExt};
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -31,6 +30,7 @@ use crate::crd::{CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupM
 use super::args::RunArgs;
 use super::cycle::{ProviderFactory, Resolver};
 use super::error::Error;
+use super::events::EventRecorder;
 use super::http::{self, Readiness};
 use super::leader::LeaderElector;
 use super::metrics::Metrics;
@@ -158,13 +158,7 @@ async fn run_controllers(
         ports: ports.store.clone(),
         memberships: memberships.store.clone(),
     };
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "secgroup-controller".into(),
-            instance: Some(identity.to_string()),
-        },
-    );
+    let recorder = EventRecorder::new(client.clone(), "secgroup-controller", identity);
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics,
