@@ -145,7 +145,19 @@ current-context: emu
 }
 
 fn start_controller(config: &tempfile::NamedTempFile) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_secgroup-controller"))
+    let binary = env!("CARGO_BIN_EXE_secgroup-controller");
+    // BENCH_WRAP runs the controller under a profiler, e.g.
+    // `BENCH_WRAP="heaptrack -o /tmp/ctl"` (figures are then not comparable).
+    let mut command = match std::env::var("BENCH_WRAP") {
+        Ok(wrap) if !wrap.trim().is_empty() => {
+            let mut words = wrap.split_whitespace();
+            let mut command = Command::new(words.next().unwrap_or_default());
+            command.args(words).arg(binary);
+            command
+        }
+        _ => Command::new(binary),
+    };
+    command
         .args([
             "run",
             "--disable-leader-election",

@@ -145,6 +145,10 @@ fn sgm_by_id(name: &str, account: &str, id: &str, ports: &[&str]) -> SecurityGro
     m
 }
 
+const NO_GROUPS: &[SecurityGroup] = &[];
+const NO_PORTS: &[PortSecurityGroups] = &[];
+const NO_MEMBERSHIPS: &[SecurityGroupMembership] = &[];
+
 fn key(kind: &str, name: &str) -> ObjectKey {
     ObjectKey::new(kind, NS, name)
 }
@@ -255,7 +259,7 @@ fn owner_uid_falls_back_to_a_stable_v5_uuid() {
     other_ns.metadata.namespace = Some("staging".into());
     assert_ne!(owner_uid(&other_ns), uid);
     // And resolve uses it.
-    let r = resolve(&huawei(), &[a], &[], &[]);
+    let r = resolve(&huawei(), &[a], NO_PORTS, NO_MEMBERSHIPS);
     assert_eq!(group(&r, "web").owner_uid, uid);
 }
 
@@ -739,7 +743,7 @@ fn provider_checks_apply_to_baidu_accounts() {
             }])
             .0,
     ];
-    let r = resolve(&account("acct", Provider::Baidu), &groups, &[], &[]);
+    let r = resolve(&account("acct", Provider::Baidu), &groups, NO_PORTS, NO_MEMBERSHIPS);
     assert_eq!(r.desired.provider, ProviderKind::Baidu);
     assert!(r.desired.groups.is_empty());
     assert_eq!(r.problems[&sg_key("no-vpc")].errors[0].field, "spec.vpcId");
@@ -771,7 +775,7 @@ fn account_settings_carry_no_secrets() {
     let errors = account_settings(&a).unwrap_err();
     assert_eq!(errors[0].field, "spec.projectId");
     // The account's own errors are reported by resolve too.
-    let r = resolve(&a, &[], &[], &[]);
+    let r = resolve(&a, NO_GROUPS, NO_PORTS, NO_MEMBERSHIPS);
     assert_eq!(
         r.problems[&key("CloudAccount", "acct")].errors[0].field,
         "spec.projectId"

@@ -65,19 +65,10 @@ pub use crate::crd::resolve::Resolution;
 /// Turns one account's objects into desired state (`crate::crd`'s job).
 pub type Resolver = Arc<dyn Fn(&AccountObjects) -> Resolution + Send + Sync>;
 
-fn owned<T: Clone>(v: &[Arc<T>]) -> Vec<T> {
-    v.iter().map(|x| x.as_ref().clone()).collect()
-}
-
 /// The resolver of `run`: [`crate::crd::resolve::resolve`].
 pub fn crd_resolver() -> Resolver {
     Arc::new(|o: &AccountObjects| {
-        crate::crd::resolve::resolve(
-            &o.account,
-            &owned(&o.groups),
-            &owned(&o.ports),
-            &owned(&o.memberships),
-        )
+        crate::crd::resolve::resolve(&o.account, &o.groups, &o.ports, &o.memberships)
     })
 }
 

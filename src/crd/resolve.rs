@@ -31,6 +31,7 @@
 //!   missing group never blocks a deletion. Spec validation is not run on
 //!   objects being deleted; only the annotations must parse.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::num::NonZeroU32;
@@ -191,9 +192,9 @@ struct GroupIndex<'a> {
 }
 
 impl<'a> GroupIndex<'a> {
-    fn new(namespace: &str, groups: &'a [SecurityGroup]) -> Self {
+    fn new(namespace: &str, groups: &[&'a SecurityGroup]) -> Self {
         let mut by_name = BTreeMap::new();
-        for g in groups {
+        for &g in groups {
             if g.meta().namespace.as_deref().unwrap_or_default() != namespace {
                 continue;
             }
@@ -266,13 +267,22 @@ fn membership_policy(p: MembershipPolicySpec) -> MembershipPolicy {
 /// Resolve `account` and the objects of its namespace into the account's
 /// desired state. Pass every SecurityGroup of the namespace (so names
 /// resolve), and the namespace's PortSecurityGroups and memberships;
-/// objects of other accounts and other namespaces are ignored.
-pub fn resolve(
+/// objects of other accounts and other namespaces are ignored. The lists
+/// may hold the objects or anything that borrows them (the controller
+/// passes its stores' `Arc`s rather than copy 10,000 objects a cycle).
+pub fn resolve<G, P, M>(
     account: &CloudAccount,
-    groups: &[SecurityGroup],
-    ports: &[PortSecurityGroups],
-    memberships: &[SecurityGroupMembership],
-) -> Resolution {
+    groups: &[G],
+    ports: &[P],
+    memberships: &[M],
+) -> Resolution
+where
+    G: Borrow<SecurityGroup>,
+    P: Borrow<PortSecurityGroups>,
+    M: Borrow<SecurityGroupMembership>,
+{
+    let groups: Vec<&SecurityGroup> = groups.iter().map(Borrow::borrow).collect();
+    let groups = groups.as_slice();
     let provider = provider_of(account);
     let namespace = account.namespace().unwrap_or_default();
     let account_name = account.name_any();
@@ -300,6 +310,7 @@ pub fn resolve(
     // ---- SecurityGroups -------------------------------------------------
     let ours: Vec<&SecurityGroup> = groups
         .iter()
+        .copied()
         .filter(|g| in_namespace(g.meta()) && g.spec.account_ref.name == account_name)
         .collect();
 
@@ -440,6 +451,7 @@ pub fn resolve(
     // ---- PortSecurityGroups ---------------------------------------------
     let our_ports: Vec<&PortSecurityGroups> = ports
         .iter()
+        .map(Borrow::borrow)
         .filter(|p| in_namespace(p.meta()) && p.spec.account_ref.name == account_name)
         .collect();
     let mut port_owners: BTreeMap<&str, Vec<ObjectKey>> = BTreeMap::new();
@@ -521,7 +533,11 @@ pub fn resolve(
     }
 
     // ---- SecurityGroupMemberships ---------------------------------------
-    for m in memberships.iter().filter(|m| in_namespace(m.meta())) {
+    for m in memberships
+        .iter()
+        .map(Borrow::<SecurityGroupMembership>::borrow)
+        .filter(|m| in_namespace(m.meta()))
+    {
         let key = object_key(m);
         let spec = &m.spec;
         // Which account the membership belongs to, and its group.
