@@ -79,6 +79,17 @@ where
     })
 }
 
+/// Drop what the controller never reads before an object is stored:
+/// managed fields, and the copy of the whole object that `kubectl apply`
+/// keeps in an annotation. In a real cluster they are often most of an
+/// object's size; the store holds every object of four kinds.
+fn slim<K: Managed>(obj: &mut K) {
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut().remove(LAST_APPLIED);
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 struct Shared<K: Managed> {
     store: Store<K>,
     subscriber: reflector::ReflectHandle<K>,
@@ -108,6 +119,7 @@ where
     }
     let stream = watcher(api, wc)
         .default_backoff()
+        .modify(slim)
         .reflect_shared(writer)
         .for_each(|event| {
             if let Err(e) = event {
