@@ -147,7 +147,10 @@ current-context: emu
 fn start_controller(config: &tempfile::NamedTempFile) -> Child {
     let binary = env!("CARGO_BIN_EXE_secgroup-controller");
     // BENCH_WRAP runs the controller under a profiler, e.g.
-    // `BENCH_WRAP="heaptrack -o /tmp/ctl"` (figures are then not comparable).
+    // `BENCH_WRAP="heaptrack -o /tmp/ctl"` (figures are then not comparable,
+    // and the resident memory read is the wrapper's). At the end only the
+    // wrapper is killed: stop the controller with
+    // `pkill -TERM -f "secgroup-controller run"` to let the profiler write.
     let mut command = match std::env::var("BENCH_WRAP") {
         Ok(wrap) if !wrap.trim().is_empty() => {
             let mut words = wrap.split_whitespace();
@@ -474,6 +477,9 @@ async fn footprint() {
         samples.push((first_call, first_write, ready_at, calls));
     }
     let (rss_after, hwm_after) = proc_status(pid);
+    // And once the last cycle's transient memory had time to go back.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss_settled, hwm_settled) = proc_status(pid);
     stop(child);
 
     println!("| what | value |");
@@ -504,6 +510,11 @@ async fn footprint() {
         "| VmRSS / VmHWM after 5 changes | {:.1} MiB / {:.1} MiB |",
         rss_after as f64 / 1024.0,
         hwm_after as f64 / 1024.0
+    );
+    println!(
+        "| VmRSS / VmHWM 5 s after the changes | {:.1} MiB / {:.1} MiB |",
+        rss_settled as f64 / 1024.0,
+        hwm_settled as f64 / 1024.0
     );
     for (i, (call, write, ready_at, calls)) in samples.iter().enumerate() {
         let ms = |d: &Option<Duration>| {

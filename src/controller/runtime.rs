@@ -455,3 +455,40 @@ pub async fn run_with_plugins(
     let _ = server.await;
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    #[test]
+    fn slim_drops_managed_fields_and_last_applied_only() {
+        let mut obj: PortSecurityGroups = serde_json::from_value(serde_json::json!({
+            "apiVersion": "secgroup.io/v1alpha1",
+            "kind": "PortSecurityGroups",
+            "metadata": {
+                "name": "web",
+                "annotations": {
+                    LAST_APPLIED: "{\"big\": \"copy\"}",
+                    "secgroup.io/paused": "true"
+                },
+                "finalizers": ["secgroup.io/cleanup"]
+            },
+            "spec": {"accountRef": {"name": "acct"}, "portId": "p1", "securityGroups": [{"id": "sg-1"}]}
+        }))
+        .expect("a PortSecurityGroups");
+        obj.managed_fields_mut().push(ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..ManagedFieldsEntry::default()
+        });
+        let before = obj.clone();
+        slim(&mut obj);
+        assert!(obj.managed_fields().is_empty());
+        assert_eq!(
+            obj.annotations().keys().collect::<Vec<_>>(),
+            vec!["secgroup.io/paused"]
+        );
+        assert_eq!(obj.spec, before.spec);
+        assert_eq!(obj.finalizers(), before.finalizers());
+    }
+}
