@@ -743,7 +743,12 @@ fn provider_checks_apply_to_baidu_accounts() {
             }])
             .0,
     ];
-    let r = resolve(&account("acct", Provider::Baidu), &groups, NO_PORTS, NO_MEMBERSHIPS);
+    let r = resolve(
+        &account("acct", Provider::Baidu),
+        &groups,
+        NO_PORTS,
+        NO_MEMBERSHIPS,
+    );
     assert_eq!(r.desired.provider, ProviderKind::Baidu);
     assert!(r.desired.groups.is_empty());
     assert_eq!(r.problems[&sg_key("no-vpc")].errors[0].field, "spec.vpcId");
