@@ -91,9 +91,9 @@ impl EventRecorder {
         }
     }
 
-    /// How many Events are remembered for series (a gauge for tests and
-    /// benchmarks).
-    pub fn remembered(&self) -> usize {
+    /// How many Events are remembered for series.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
         self.lock().recent.len()
     }
 
