@@ -5,7 +5,7 @@
 mod emulator;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use emulator::fake_cloud::{FakeCloud, FakeFactory};
 
@@ -524,10 +524,28 @@ async fn objects_of_an_account_share_its_latest_cycle() {
     let first = reconcile(Arc::new(db.clone()), ctx.clone()).await.unwrap();
     let again = reconcile(Arc::new(db.clone()), ctx.clone()).await.unwrap();
     assert_eq!(cloud.calls("getGroup"), 2, "db took web's cycle");
-    assert!(
-        first != Action::await_change() && again != Action::await_change(),
-        "both resync later"
+    // Neither holds a timer of its own: the account's resync brings both
+    // back together, once the period (plus up to 10% jitter) has passed.
+    assert_eq!(
+        (first, again),
+        (Action::await_change(), Action::await_change())
     );
+    let resync = Duration::from_secs(600);
+    let now = Instant::now();
+    assert!(
+        ctx.accounts
+            .take_resyncs(now + resync / 2, resync)
+            .is_empty()
+    );
+    let mut due: Vec<String> = ctx
+        .accounts
+        .take_resyncs(now + resync.mul_f64(1.1) + Duration::from_secs(1), resync)
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    due.sort();
+    assert_eq!(due.len(), 2, "{due:?}");
+    assert!(due[0].contains("db") && due[1].contains("web"), "{due:?}");
     // A changed spec is a new input: the next reconcile runs a new cycle.
     let mut db2 = db.clone();
     db2.metadata.generation = Some(2);

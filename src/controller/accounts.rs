@@ -120,6 +120,22 @@ impl AccountCache {
             .clone()
     }
 
+    /// Every account's objects whose resync is due at `now`
+    /// ([`AccountRuns::take_resyncs`]).
+    pub fn take_resyncs(
+        &self,
+        now: std::time::Instant,
+        resync: std::time::Duration,
+    ) -> Vec<crate::model::ObjectKey> {
+        let runs: Vec<Arc<AccountRuns>> = {
+            let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.values().map(|s| s.runs.clone()).collect()
+        };
+        runs.iter()
+            .flat_map(|r| r.take_resyncs(now, resync))
+            .collect()
+    }
+
     /// The cached client for `key`, or a new one from `build` (which then
     /// replaces any client built from older versions).
     pub fn client<E>(

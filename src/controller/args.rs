@@ -30,7 +30,8 @@ pub struct RunArgs {
     pub label_selector: Option<String>,
 
     /// How often a converged object is checked again, so drift made outside
-    /// Kubernetes is found; each requeue adds up to 10% random jitter.
+    /// Kubernetes is found. An account's objects resync together (one
+    /// cycle), each account with its own jitter of up to 10%.
     #[arg(long, env = "SECGROUP_RESYNC_PERIOD", default_value = "10m", value_parser = parse_duration)]
     pub resync_period: Duration,
 

@@ -250,6 +250,7 @@ async fn outcome_for<K: Managed>(obj: &K, account: Arc<CloudAccount>, ctx: &Cont
             runs: runs.clone(),
         };
     }
+    let seq = runs.begin();
     let started = Instant::now();
     let objects = cycle::collect(
         account,
@@ -261,7 +262,7 @@ async fn outcome_for<K: Managed>(obj: &K, account: Arc<CloudAccount>, ctx: &Cont
     let resolution = (ctx.resolver)(&objects);
     let result = cycle::run(&ctx.deps(), &objects, &resolution, true).await;
     let record = runs.record(Record {
-        seq: runs.next_seq(),
+        seq,
         started,
         inputs,
         result,
@@ -310,31 +311,57 @@ fn requeue_changed(result: &CycleResult, own: &ObjectKey, ctx: &Context) {
         if !changed && outcome.applied.is_empty() && !outcome.cleanup_done {
             continue;
         }
-        let (name, ns) = (key.name.as_str(), key.namespace.as_str());
-        // A closed channel means shutdown; nothing to requeue then.
-        let _ = match key.kind.as_str() {
-            "CloudAccount" => ctx
-                .requeue
-                .accounts
-                .send(ObjectRef::new(name).within(ns))
-                .is_ok(),
-            "SecurityGroup" => ctx
-                .requeue
-                .groups
-                .send(ObjectRef::new(name).within(ns))
-                .is_ok(),
-            "PortSecurityGroups" => ctx
-                .requeue
-                .ports
-                .send(ObjectRef::new(name).within(ns))
-                .is_ok(),
-            "SecurityGroupMembership" => ctx
-                .requeue
-                .memberships
-                .send(ObjectRef::new(name).within(ns))
-                .is_ok(),
-            _ => false,
-        };
+        send_requeue(key, ctx);
+    }
+}
+
+/// Requeue `key` through its kind's controller. A closed channel means
+/// shutdown; nothing to requeue then.
+fn send_requeue(key: &ObjectKey, ctx: &Context) {
+    let (name, ns) = (key.name.as_str(), key.namespace.as_str());
+    let _ = match key.kind.as_str() {
+        "CloudAccount" => ctx
+            .requeue
+            .accounts
+            .send(ObjectRef::new(name).within(ns))
+            .is_ok(),
+        "SecurityGroup" => ctx
+            .requeue
+            .groups
+            .send(ObjectRef::new(name).within(ns))
+            .is_ok(),
+        "PortSecurityGroups" => ctx
+            .requeue
+            .ports
+            .send(ObjectRef::new(name).within(ns))
+            .is_ok(),
+        "SecurityGroupMembership" => ctx
+            .requeue
+            .memberships
+            .send(ObjectRef::new(name).within(ns))
+            .is_ok(),
+        _ => false,
+    };
+}
+
+/// The account-level resync: every tick, requeue the objects whose resync
+/// is due (see [`sharing`]), until `stop` completes.
+pub async fn resync_timer(ctx: Arc<Context>, stop: impl std::future::Future<Output = ()>) {
+    let mut tick = tokio::time::interval(requeue::resync_tick(ctx.resync));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        let due = ctx.accounts.take_resyncs(Instant::now(), ctx.resync);
+        if !due.is_empty() {
+            tracing::debug!(objects = due.len(), "resync");
+        }
+        for key in &due {
+            send_requeue(key, &ctx);
+        }
     }
 }
 
@@ -413,19 +440,15 @@ async fn publish<K: Managed>(obj: &K, events: Vec<status::EventSpec>, ctx: &Cont
 
 fn requeue_for(outcome: &ObjectOutcome, key: &str, kind: &str, ctx: &Context) -> Requeue {
     match &outcome.verdict {
-        Verdict::Ready { .. } => {
+        Verdict::Ready { .. } | Verdict::Progressing { retry: false, .. } => {
             ctx.failures.succeeded(key);
-            requeue::after_success(ctx.resync)
-        }
-        Verdict::Progressing { retry: false, .. } => {
-            ctx.failures.succeeded(key);
-            requeue::after_success(ctx.resync)
+            Requeue::Resync
         }
         Verdict::Stalled { reason, .. } if reason == "InvalidSpec" => Requeue::AwaitChange,
         Verdict::Stalled { reason, .. }
             if reason != "CredentialsInvalid" && reason != "AccountInvalid" =>
         {
-            requeue::after_success(ctx.resync)
+            Requeue::Resync
         }
         Verdict::Failed {
             reason,
@@ -452,7 +475,12 @@ async fn apply<K: Managed>(obj: Arc<K>, ctx: &Context) -> Result<Action, Error> 
                 ..empty_outcome(key.clone())
             };
             report(obj.as_ref(), &outcome, ctx).await?;
-            Ok(requeue_for(&outcome, &key.to_string(), K::KIND, ctx).into())
+            // No account's timer resyncs it: the object requeues itself.
+            let requeue = match requeue_for(&outcome, &key.to_string(), K::KIND, ctx) {
+                Requeue::Resync => requeue::after_success_alone(ctx.resync),
+                other => other,
+            };
+            Ok(requeue.into())
         }
         Target::Account(account) => {
             let answer = outcome_for(obj.as_ref(), account, ctx).await;

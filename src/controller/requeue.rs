@@ -4,12 +4,19 @@
 //! - Throttled: wait what the cloud's `Retry-After` says.
 //! - Other failures: exponential backoff from 5 s, doubled per consecutive
 //!   failure of the same object, capped (`--max-backoff`).
-//! - Success: again after the resync period plus up to 10% jitter, so
-//!   drift made outside Kubernetes is found, and a fleet of objects does
-//!   not resync in lockstep.
+//! - Success: at the account's resync, so drift made outside Kubernetes is
+//!   found. One timer serves every account ([`Requeue::Resync`], see
+//!   `sharing`): an object is requeued once the resync period plus its
+//!   account's jitter (up to 10%, fixed per account) has passed since it
+//!   was answered. The objects of one account come back together and share
+//!   one cycle; accounts do not resync in lockstep. kube-rs's scheduler
+//!   would hold one pending entry per object for this (about 9 MB with
+//!   10,000 objects).
+//! - Success without an account to resync with (it does not exist yet):
+//!   again after the resync period plus up to 10% jitter.
 //!
-//! The arithmetic is pure ([`backoff`], [`jittered`]); the jitter's random
-//! fraction is passed in.
+//! The arithmetic is pure ([`backoff`], [`jittered`], [`resync_tick`]);
+//! the jitter's random fraction is passed in.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,12 +33,14 @@ pub enum Requeue {
     /// Only a change to the object (or something it watches) brings it back.
     AwaitChange,
     After(Duration),
+    /// At the account's next resync: the resync timer requeues it.
+    Resync,
 }
 
 impl From<Requeue> for kube::runtime::controller::Action {
     fn from(r: Requeue) -> Self {
         match r {
-            Requeue::AwaitChange => Self::await_change(),
+            Requeue::AwaitChange | Requeue::Resync => Self::await_change(),
             Requeue::After(d) => Self::requeue(d),
         }
     }
@@ -60,9 +69,16 @@ pub fn after_error(err: &Error, attempt: u32, cap: Duration) -> Requeue {
     }
 }
 
-/// The requeue after success.
-pub fn after_success(resync: Duration) -> Requeue {
+/// The requeue after success of an object with no account to resync with.
+pub fn after_success_alone(resync: Duration) -> Requeue {
     Requeue::After(jittered(resync, rand::random::<f64>()))
+}
+
+/// How often the resync timer looks for due objects: a twentieth of the
+/// period, between 100 ms and 10 s. Objects answered within one tick come
+/// back in the same batch.
+pub fn resync_tick(resync: Duration) -> Duration {
+    (resync / 20).clamp(Duration::from_millis(100), Duration::from_secs(10))
 }
 
 /// Consecutive failures per object, to grow the backoff.
@@ -107,11 +123,28 @@ mod tests {
         assert_eq!(jittered(p, 1.0), Duration::from_secs(660));
         assert_eq!(jittered(p, 0.5), Duration::from_secs(630));
         for _ in 0..100 {
-            let Requeue::After(d) = after_success(p) else {
+            let Requeue::After(d) = after_success_alone(p) else {
                 panic!("success requeues")
             };
             assert!(d >= p && d <= Duration::from_secs(660), "{d:?}");
         }
+    }
+
+    #[test]
+    fn the_resync_tick_is_a_twentieth_of_the_period_within_bounds() {
+        assert_eq!(
+            resync_tick(Duration::from_secs(600)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(resync_tick(Duration::from_secs(60)), Duration::from_secs(3));
+        assert_eq!(
+            resync_tick(Duration::from_secs(1)),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            resync_tick(Duration::from_secs(5400)),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ use super::http::{self, Readiness};
 use super::leader::LeaderElector;
 use super::metrics::Metrics;
 use super::objects::Managed;
-use super::reconciler::{Context, Requeuers, Stores, error_policy, reconcile};
+use super::reconciler::{Context, Requeuers, Stores, error_policy, reconcile, resync_timer};
 use super::sharing;
 
 /// What `run` plugs in: how to build cloud clients and how to resolve an
@@ -346,7 +346,8 @@ async fn run_controllers(
         ports.subscriber,
         memberships.subscriber,
     ));
-    tokio::join!(account_ctl, group_ctl, port_ctl, membership_ctl);
+    let resync = resync_timer(ctx, shutdown());
+    tokio::join!(account_ctl, group_ctl, port_ctl, membership_ctl, resync);
     for t in tasks {
         t.abort();
     }

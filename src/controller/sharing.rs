@@ -17,7 +17,16 @@
 //!
 //! Otherwise it runs a new cycle. Cycles of one account run one at a time;
 //! reconciles that queue behind a running cycle check again when it ends,
-//! so a burst of changes costs one or two cycles, not one per object.
+//! so a burst of changes costs one or two cycles, not one per object. A
+//! new cycle lets the previous result go when it starts: only one result
+//! per account is held at a time.
+//!
+//! Objects in sync are not requeued one by one (kube-rs's scheduler held
+//! one entry per object for that): they are answered with
+//! [`Requeue::Resync`], and one timer for all accounts asks
+//! [`AccountRuns::take_resyncs`] which of them are due. An account's
+//! objects are due together (the jitter is per account), so its resync is
+//! one cycle.
 //!
 //! An object answered twice from the same cycle (a requeue racing with a
 //! watch event) gets a *repeat*: the same outcome and the rest of its
@@ -39,7 +48,7 @@ use crate::model::ObjectKey;
 
 use super::cycle::{AccountObjects, CycleResult, ObjectOutcome};
 use super::objects::key_of;
-use super::requeue::Requeue;
+use super::requeue::{Requeue, jittered};
 
 /// What a user can change of an object that a cycle reads: its spec (via
 /// the generation), annotations (paused, observe, mass-change) and whether
@@ -109,6 +118,8 @@ pub struct Answered {
     pub seq: u64,
     pub at: Instant,
     pub requeue: Requeue,
+    /// A `Resync` requeue the timer has sent already.
+    pub resync_sent: bool,
 }
 
 impl Answered {
@@ -117,7 +128,7 @@ impl Answered {
         let fresh = resync.mul_f64(0.9);
         self.at
             + match self.requeue {
-                Requeue::AwaitChange => fresh,
+                Requeue::AwaitChange | Requeue::Resync => fresh,
                 Requeue::After(d) => d.min(fresh),
             }
     }
@@ -125,7 +136,7 @@ impl Answered {
     /// The rest of the requeue delay at `now`.
     fn remaining(&self, now: Instant) -> Requeue {
         match self.requeue {
-            Requeue::AwaitChange => Requeue::AwaitChange,
+            Requeue::AwaitChange | Requeue::Resync => self.requeue,
             Requeue::After(d) => Requeue::After((self.at + d).saturating_duration_since(now)),
         }
     }
@@ -183,19 +194,38 @@ pub fn decide(
 
 #[derive(Debug, Default)]
 struct State {
+    /// The number of the latest cycle started.
+    seq: u64,
     latest: Option<Arc<Record>>,
     answered: HashMap<ObjectKey, Answered>,
 }
 
 /// The cycles of one account: the lock that runs them one at a time, the
 /// latest result, and when each object was last answered.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AccountRuns {
     lock: tokio::sync::Mutex<()>,
     state: Mutex<State>,
+    /// This account's share (0..1) of the resync jitter.
+    jitter: f64,
+}
+
+impl Default for AccountRuns {
+    fn default() -> Self {
+        Self::with_jitter(rand::random::<f64>())
+    }
 }
 
 impl AccountRuns {
+    /// With a given jitter fraction (`default` draws one).
+    pub fn with_jitter(jitter: f64) -> Self {
+        Self {
+            lock: tokio::sync::Mutex::default(),
+            state: Mutex::default(),
+            jitter,
+        }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -218,9 +248,13 @@ impl AccountRuns {
         decide(record, key, input, state.answered.get(key), now, resync)
     }
 
-    /// The number the next cycle gets.
-    pub fn next_seq(&self) -> u64 {
-        self.state().latest.as_ref().map_or(1, |r| r.seq + 1)
+    /// Start a cycle: its number, and the previous result goes (reconciles
+    /// of the account wait for the new one). Call it holding [`Self::lock`].
+    pub fn begin(&self) -> u64 {
+        let mut state = self.state();
+        state.latest = None;
+        state.seq += 1;
+        state.seq
     }
 
     /// Keep a finished cycle as the latest; forget objects it did not see.
@@ -236,9 +270,30 @@ impl AccountRuns {
 
     /// `key` was answered with cycle `seq`'s outcome and requeued so.
     pub fn answered(&self, key: &ObjectKey, seq: u64, at: Instant, requeue: Requeue) {
-        self.state()
+        let answered = Answered {
+            seq,
+            at,
+            requeue,
+            resync_sent: false,
+        };
+        self.state().answered.insert(key.clone(), answered);
+    }
+
+    /// The objects answered with [`Requeue::Resync`] whose resync is due at
+    /// `now` (`resync` plus the account's jitter after their answer), each
+    /// once per answer.
+    pub fn take_resyncs(&self, now: Instant, resync: Duration) -> Vec<ObjectKey> {
+        let after = jittered(resync, self.jitter);
+        let mut state = self.state();
+        state
             .answered
-            .insert(key.clone(), Answered { seq, at, requeue });
+            .iter_mut()
+            .filter(|(_, a)| a.requeue == Requeue::Resync && !a.resync_sent && a.at + after <= now)
+            .map(|(key, a)| {
+                a.resync_sent = true;
+                key.clone()
+            })
+            .collect()
     }
 
     /// The latest cycle, if any.
@@ -324,6 +379,7 @@ mod tests {
             seq: 3,
             at: after(t0, 1),
             requeue: Requeue::After(Duration::from_secs(630)),
+            resync_sent: false,
         };
         let got = decide(&r, &key("a"), 7, Some(&last), after(t0, 11), RESYNC);
         assert_eq!(
@@ -343,6 +399,7 @@ mod tests {
             seq: 1,
             at: after(t0, 1),
             requeue: Requeue::After(Duration::from_secs(5)),
+            resync_sent: false,
         };
         // The same cycle again, once due: no.
         let same = record(1, t0, &[("a", 7)]);
@@ -376,6 +433,7 @@ mod tests {
             seq: 1,
             at: t0,
             requeue: Requeue::After(Duration::from_secs(630)),
+            resync_sent: false,
         };
         // Due at 90% of the resync period (540 s), requeued at 630 s.
         assert_eq!(last.due(RESYNC), after(t0, 540));
@@ -392,13 +450,53 @@ mod tests {
     fn recording_a_cycle_forgets_objects_it_did_not_see() {
         let runs = AccountRuns::default();
         let t0 = Instant::now();
+        assert_eq!(runs.begin(), 1);
         runs.record(record(1, t0, &[("a", 7), ("b", 1)]));
         runs.answered(&key("b"), 1, t0, Requeue::AwaitChange);
-        assert_eq!(runs.next_seq(), 2);
+        assert_eq!(runs.begin(), 2);
         runs.record(record(2, t0, &[("a", 7)]));
         assert!(runs.state().answered.is_empty());
         assert!(runs.shared(&key("a"), 7, t0, RESYNC).is_some());
         assert!(runs.shared(&key("b"), 1, t0, RESYNC).is_none());
+    }
+
+    #[test]
+    fn a_new_cycle_lets_the_previous_result_go() {
+        let runs = AccountRuns::default();
+        let t0 = Instant::now();
+        runs.begin();
+        runs.record(record(1, t0, &[("a", 7)]));
+        assert!(runs.shared(&key("a"), 7, t0, RESYNC).is_some());
+        assert_eq!(runs.begin(), 2);
+        assert!(runs.latest().is_none());
+        assert!(
+            runs.shared(&key("a"), 7, t0, RESYNC).is_none(),
+            "waits for the running cycle"
+        );
+    }
+
+    #[test]
+    fn resyncs_are_due_after_the_period_plus_the_accounts_jitter_once_per_answer() {
+        let runs = AccountRuns::with_jitter(0.5);
+        let t0 = Instant::now();
+        runs.begin();
+        runs.record(record(1, t0, &[("a", 7), ("b", 7), ("c", 7), ("d", 7)]));
+        runs.answered(&key("a"), 1, t0, Requeue::Resync);
+        runs.answered(&key("b"), 1, after(t0, 2), Requeue::Resync);
+        runs.answered(&key("c"), 1, t0, Requeue::After(RESYNC));
+        runs.answered(&key("d"), 1, t0, Requeue::AwaitChange);
+        // 600 s plus half of 10%: 630 s after the answer.
+        assert!(runs.take_resyncs(after(t0, 629), RESYNC).is_empty());
+        assert_eq!(runs.take_resyncs(after(t0, 630), RESYNC), vec![key("a")]);
+        assert!(
+            runs.take_resyncs(after(t0, 631), RESYNC).is_empty(),
+            "sent once"
+        );
+        assert_eq!(runs.take_resyncs(after(t0, 700), RESYNC), vec![key("b")]);
+        // Answered again (from the resync's cycle): due again later.
+        runs.answered(&key("a"), 2, after(t0, 640), Requeue::Resync);
+        assert!(runs.take_resyncs(after(t0, 1269), RESYNC).is_empty());
+        assert_eq!(runs.take_resyncs(after(t0, 1270), RESYNC), vec![key("a")]);
     }
 
     #[test]
