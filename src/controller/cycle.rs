@@ -181,11 +181,59 @@ impl ObjectOutcome {
     }
 }
 
+/// The outcomes of a cycle's objects, sorted by key in one allocation.
+/// An account's latest result is kept until its next cycle starts; a map
+/// keeps about half its node space empty (10,000 objects: ~2 MB).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcomes(Vec<ObjectOutcome>);
+
+impl Outcomes {
+    pub fn get(&self, key: &ObjectKey) -> Option<&ObjectOutcome> {
+        let i = self.0.binary_search_by(|o| o.key.cmp(key)).ok()?;
+        self.0.get(i)
+    }
+
+    pub fn get_mut(&mut self, key: &ObjectKey) -> Option<&mut ObjectOutcome> {
+        let i = self.0.binary_search_by(|o| o.key.cmp(key)).ok()?;
+        self.0.get_mut(i)
+    }
+
+    /// In key order.
+    pub fn values(&self) -> std::slice::Iter<'_, ObjectOutcome> {
+        self.0.iter()
+    }
+
+    pub fn values_mut(&mut self) -> std::slice::IterMut<'_, ObjectOutcome> {
+        self.0.iter_mut()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Sorted by key; of two outcomes for one key the last wins.
+impl FromIterator<ObjectOutcome> for Outcomes {
+    fn from_iter<I: IntoIterator<Item = ObjectOutcome>>(iter: I) -> Self {
+        let mut all: Vec<ObjectOutcome> = iter.into_iter().collect();
+        all.reverse();
+        // Stable: among equal keys the last given comes first, and stays.
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all.dedup_by(|later, kept| later.key == kept.key);
+        all.shrink_to_fit();
+        Self(all)
+    }
+}
+
 /// The result of one cycle for the whole account.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CycleResult {
     pub account: ObjectOutcome,
-    pub objects: BTreeMap<ObjectKey, ObjectOutcome>,
+    pub objects: Outcomes,
     /// Counts of the whole plan by operation kind.
     pub plan_summary: BTreeMap<String, u32>,
 }
@@ -205,7 +253,7 @@ impl CycleResult {
         let account = ObjectOutcome::new(keys[0].clone(), verdict.clone());
         let objects = keys[1..]
             .iter()
-            .map(|k| (k.clone(), ObjectOutcome::new(k.clone(), verdict.clone())))
+            .map(|k| ObjectOutcome::new(k.clone(), verdict.clone()))
             .collect();
         Self {
             account,
@@ -492,7 +540,7 @@ pub async fn run(
                 message: String::new(),
             },
         ),
-        objects: BTreeMap::new(),
+        objects: Outcomes::default(),
         plan_summary: outcome
             .plan
             .summary()
@@ -501,18 +549,19 @@ pub async fn run(
             .collect(),
     };
     let index = Index::new(objects, &desired, report.as_ref());
-    for key in keys.iter().skip(1).cloned() {
+    let mut outcomes = Vec::with_capacity(keys.len());
+    for key in keys.iter().skip(1) {
         let mut o = object_outcome(
-            &key,
+            key,
             &index,
             &observation,
-            outcome.reports.get(&key),
+            outcome.reports.get(key),
             report.as_ref(),
         );
-        if let Some(errors) = rejected.get(&key) {
+        if let Some(errors) = rejected.get(key) {
             o.verdict = invalid_verdict(errors);
         }
-        if index.deleting.contains(&key) {
+        if index.deleting.contains(key) {
             // Paused or observed objects withhold their cleanup too.
             o.cleanup_done =
                 matches!(&o.verdict, Verdict::Ready { reason, .. } if reason == "Synced");
@@ -522,8 +571,9 @@ pub async fn run(
                 m.clear();
             }
         }
-        result.objects.insert(key, o);
+        outcomes.push(o);
     }
+    result.objects = outcomes.into_iter().collect();
     // A failed step: say which ports still hold a group that would not go.
     for o in result.objects.values_mut() {
         if let Verdict::Failed {
@@ -772,4 +822,44 @@ fn object_outcome(
         ));
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(name: &str, message: &str) -> ObjectOutcome {
+        ObjectOutcome::new(
+            ObjectKey::new("PortSecurityGroups", "ns", name),
+            Verdict::Ready {
+                reason: "Synced".into(),
+                message: message.into(),
+            },
+        )
+    }
+
+    #[test]
+    fn outcomes_are_found_by_key_in_order_and_the_last_of_a_key_wins() {
+        let mut all: Outcomes = [
+            outcome("c", "1"),
+            outcome("a", "2"),
+            outcome("b", "3"),
+            outcome("a", "4"),
+        ]
+        .into_iter()
+        .collect();
+        let names: Vec<&str> = all.values().map(|o| o.key.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let a = ObjectKey::new("PortSecurityGroups", "ns", "a");
+        assert_eq!(all.get(&a).map(|o| o.verdict.message()), Some("4"));
+        assert!(
+            all.get(&ObjectKey::new("SecurityGroup", "ns", "a"))
+                .is_none()
+        );
+        if let Some(o) = all.get_mut(&a) {
+            o.cleanup_done = true;
+        }
+        assert!(all.get(&a).is_some_and(|o| o.cleanup_done));
+        assert_eq!(all.len(), 3);
+    }
 }

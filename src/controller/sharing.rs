@@ -339,7 +339,7 @@ mod tests {
             inputs: inputs.iter().map(|(n, i)| (key(n), *i)).collect(),
             result: CycleResult {
                 account,
-                objects: inputs.iter().map(|(n, _)| (key(n), outcome(n))).collect(),
+                objects: inputs.iter().map(|(n, _)| outcome(n)).collect(),
                 plan_summary: BTreeMap::new(),
             },
         }
