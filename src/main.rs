@@ -54,12 +54,14 @@ fn init_quiet_logging() {
 /// whichever tokio worker runs it, and glibc kept each worker's arena at
 /// its peak (with 10,000 objects two arenas held 114 MiB resident for a
 /// 47 MB heap; docs/benchmarks.md, footprint).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read before `main`: a background thread hands pages
 /// freed after a cycle back to the system within about a second, and one
 /// arena keeps the workers from each holding their own peak.
+#[cfg(feature = "jemalloc")]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static JEMALLOC_CONF: Option<&'static std::ffi::c_char> = Some(unsafe {
     // SAFETY: a pointer to the first byte of a 'static, NUL-terminated
