@@ -71,7 +71,7 @@ fn owners_text(owners: &[ObjectKey]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut last_kind: Option<&str> = None;
     for key in owners.iter().take(3) {
-        if last_kind == Some(key.kind.as_str()) {
+        if last_kind == Some(key.kind.as_ref()) {
             if let Some(p) = parts.last_mut() {
                 p.push(',');
                 p.push_str(&key.name);

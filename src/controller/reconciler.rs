@@ -258,8 +258,8 @@ async fn outcome_for<K: Managed>(obj: &K, account: Arc<CloudAccount>, ctx: &Cont
         &ctx.stores.ports.state(),
         &ctx.stores.memberships.state(),
     );
-    let inputs = sharing::inputs_of(&objects);
     let resolution = (ctx.resolver)(&objects);
+    let inputs = sharing::inputs_of(&objects, &resolution);
     let result = cycle::run(&ctx.deps(), &objects, &resolution, true).await;
     let record = runs.record(Record {
         seq,
@@ -301,7 +301,7 @@ fn requeue_changed(result: &CycleResult, own: &ObjectKey, ctx: &Context) {
             continue;
         }
         let key = &outcome.key;
-        let changed = match key.kind.as_str() {
+        let changed = match key.kind.as_ref() {
             "CloudAccount" => changed(&ctx.stores.accounts, outcome, now, ctx),
             "SecurityGroup" => changed(&ctx.stores.groups, outcome, now, ctx),
             "PortSecurityGroups" => changed(&ctx.stores.ports, outcome, now, ctx),
@@ -319,7 +319,7 @@ fn requeue_changed(result: &CycleResult, own: &ObjectKey, ctx: &Context) {
 /// shutdown; nothing to requeue then.
 fn send_requeue(key: &ObjectKey, ctx: &Context) {
     let (name, ns) = (key.name.as_str(), key.namespace.as_str());
-    let _ = match key.kind.as_str() {
+    let _ = match key.kind.as_ref() {
         "CloudAccount" => ctx
             .requeue
             .accounts

@@ -46,7 +46,7 @@ use kube::api::ObjectMeta;
 use crate::crd::{CloudAccount, SecurityGroup};
 use crate::model::ObjectKey;
 
-use super::cycle::{AccountObjects, CycleResult, ObjectOutcome};
+use super::cycle::{AccountObjects, CycleResult, ObjectOutcome, Resolution};
 use super::objects::key_of;
 use super::requeue::{Requeue, jittered};
 
@@ -92,12 +92,17 @@ pub fn input_of(meta: &ObjectMeta, dependencies: u64) -> u64 {
 }
 
 /// The inputs of every object of `objects`, as a cycle snapshots them.
-pub fn inputs_of(objects: &AccountObjects) -> HashMap<ObjectKey, u64> {
+/// Keys are the resolution's where it has them: one copy per object,
+/// shared with the cycle's outcomes.
+pub fn inputs_of(objects: &AccountObjects, resolution: &Resolution) -> HashMap<ObjectKey, u64> {
     let deps = dependencies(&objects.account, &objects.groups);
     let account = &objects.account;
     std::iter::once((key_of(account.as_ref()), account.meta()))
         .chain(objects.members())
-        .map(|(key, meta)| (key, input_of(meta, deps)))
+        .map(|(key, meta)| {
+            let key = resolution.objects.get(&key).cloned().unwrap_or(key);
+            (key, input_of(meta, deps))
+        })
         .collect()
 }
 
@@ -276,7 +281,19 @@ impl AccountRuns {
             requeue,
             resync_sent: false,
         };
-        self.state().answered.insert(key.clone(), answered);
+        let mut state = self.state();
+        // Keep the latest cycle's copy of the key, not the reconcile's: one
+        // allocation per object. (`insert` would keep an older key.)
+        let key = match state
+            .latest
+            .as_ref()
+            .and_then(|r| r.inputs.get_key_value(key))
+        {
+            Some((shared, _)) => shared.clone(),
+            None => key.clone(),
+        };
+        state.answered.remove(&key);
+        state.answered.insert(key, answered);
     }
 
     /// The objects answered with [`Requeue::Resync`] whose resync is due at
@@ -497,6 +514,23 @@ mod tests {
         runs.answered(&key("a"), 2, after(t0, 640), Requeue::Resync);
         assert!(runs.take_resyncs(after(t0, 1269), RESYNC).is_empty());
         assert_eq!(runs.take_resyncs(after(t0, 1270), RESYNC), vec![key("a")]);
+    }
+
+    #[test]
+    fn answered_objects_keep_the_cycles_copy_of_their_key() {
+        let runs = AccountRuns::default();
+        let t0 = Instant::now();
+        runs.begin();
+        let latest = runs.record(record(1, t0, &[("a", 7)]));
+        let own = key("a");
+        runs.answered(&own, 1, t0, Requeue::Resync);
+        let state = runs.state();
+        let stored = state.answered.get_key_value(&own).map(|(k, _)| k);
+        let cycle = latest.inputs.get_key_value(&own).map(|(k, _)| k);
+        let same =
+            |a: &ObjectKey, b: &ObjectKey| std::ptr::eq::<crate::model::KeyParts>(&**a, &**b);
+        assert!(stored.zip(cycle).is_some_and(|(s, c)| same(s, c)));
+        assert!(stored.is_some_and(|s| !same(s, &own)));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod rule;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -71,18 +72,32 @@ impl fmt::Display for ProviderKind {
 #[serde(transparent)]
 pub struct ObjectKey(std::sync::Arc<KeyParts>);
 
-/// What an [`ObjectKey`] names.
+/// What an [`ObjectKey`] names. The kind is one of a few known names and
+/// not copied for those.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct KeyParts {
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     pub namespace: String,
     pub name: String,
 }
 
+/// The kinds keys are made for; any other kind is kept as its own copy.
+const KNOWN_KINDS: [&str; 5] = [
+    "CloudAccount",
+    "SecurityGroup",
+    "PortSecurityGroups",
+    "SecurityGroupMembership",
+    "Secret",
+];
+
 impl ObjectKey {
     pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        let kind = match KNOWN_KINDS.iter().find(|k| **k == kind) {
+            Some(known) => Cow::Borrowed(*known),
+            None => Cow::Owned(kind.to_string()),
+        };
         Self(std::sync::Arc::new(KeyParts {
-            kind: kind.to_string(),
+            kind,
             namespace: namespace.to_string(),
             name: name.to_string(),
         }))
@@ -444,3 +459,25 @@ impl fmt::Display for FieldError {
 }
 
 impl std::error::Error for FieldError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_known_kinds_borrow_the_kind_and_compare_by_content() {
+        let known = ObjectKey::new("SecurityGroup", "ns", "web");
+        assert!(matches!(known.kind, Cow::Borrowed("SecurityGroup")));
+        let other = ObjectKey::new("ConfigMap", "ns", "web");
+        assert!(matches!(&other.kind, Cow::Owned(k) if k == "ConfigMap"));
+        let copy = ObjectKey(std::sync::Arc::new(KeyParts {
+            kind: Cow::Owned("SecurityGroup".into()),
+            namespace: "ns".into(),
+            name: "web".into(),
+        }));
+        assert_eq!(known, copy, "how the kind is held does not matter");
+        assert_eq!(known.to_string(), "SecurityGroup/ns/web");
+        let json = serde_json::to_value(&known).unwrap_or_default();
+        assert_eq!(json["kind"], "SecurityGroup");
+    }
+}
