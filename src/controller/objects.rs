@@ -121,10 +121,10 @@ impl Managed for PortSecurityGroups {
 
     fn fill_status(status: &mut Self::Status, outcome: &ObjectOutcome) {
         if let Some(ids) = &outcome.group_ids {
-            status.security_group_ids = ids.clone();
+            status.security_group_ids = ids.to_strings();
         }
         if let Some(groups) = &outcome.current_groups {
-            status.current_groups = groups.clone();
+            status.current_groups = groups.to_strings();
         }
     }
 }
