@@ -315,33 +315,20 @@ fn requeue_changed(result: &CycleResult, own: &ObjectKey, ctx: &Context) {
     }
 }
 
-/// Requeue `key` through its kind's controller. A closed channel means
-/// shutdown; nothing to requeue then.
+/// Requeue `key` through its kind's controller.
 fn send_requeue(key: &ObjectKey, ctx: &Context) {
-    let (name, ns) = (key.name.as_str(), key.namespace.as_str());
-    let _ = match key.kind.as_ref() {
-        "CloudAccount" => ctx
-            .requeue
-            .accounts
-            .send(ObjectRef::new(name).within(ns))
-            .is_ok(),
-        "SecurityGroup" => ctx
-            .requeue
-            .groups
-            .send(ObjectRef::new(name).within(ns))
-            .is_ok(),
-        "PortSecurityGroups" => ctx
-            .requeue
-            .ports
-            .send(ObjectRef::new(name).within(ns))
-            .is_ok(),
-        "SecurityGroupMembership" => ctx
-            .requeue
-            .memberships
-            .send(ObjectRef::new(name).within(ns))
-            .is_ok(),
-        _ => false,
-    };
+    fn send<K: Managed>(tx: &UnboundedSender<ObjectRef<K>>, key: &ObjectKey) {
+        // A closed channel means shutdown; nothing to requeue then.
+        let _ = tx.send(ObjectRef::new(&key.name).within(&key.namespace));
+    }
+    let to = &ctx.requeue;
+    match key.kind.as_ref() {
+        "CloudAccount" => send(&to.accounts, key),
+        "SecurityGroup" => send(&to.groups, key),
+        "PortSecurityGroups" => send(&to.ports, key),
+        "SecurityGroupMembership" => send(&to.memberships, key),
+        _ => {}
+    }
 }
 
 /// The account-level resync: every tick, requeue the objects whose resync
