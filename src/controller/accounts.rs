@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
 
@@ -17,6 +18,7 @@ use crate::cloud::http::{HttpOptions, build_http_client};
 use crate::cloud::{CloudError, CloudProvider, Credentials, ProviderSettings, connect};
 use crate::crd::CloudAccount;
 use crate::crd::resolve::account_settings;
+use crate::model::ObjectKey;
 
 use super::cycle::ProviderFactory;
 use super::sharing::AccountRuns;
@@ -122,11 +124,7 @@ impl AccountCache {
 
     /// Every account's objects whose resync is due at `now`
     /// ([`AccountRuns::take_resyncs`]).
-    pub fn take_resyncs(
-        &self,
-        now: std::time::Instant,
-        resync: std::time::Duration,
-    ) -> Vec<crate::model::ObjectKey> {
+    pub fn take_resyncs(&self, now: Instant, resync: Duration) -> Vec<ObjectKey> {
         let runs: Vec<Arc<AccountRuns>> = {
             let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.values().map(|s| s.runs.clone()).collect()

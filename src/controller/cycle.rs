@@ -198,13 +198,6 @@ impl Ids {
     }
 }
 
-/// Unshared, for tests and one-off outcomes.
-impl<S: AsRef<str>> FromIterator<S> for Ids {
-    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|id| Arc::from(id.as_ref())).collect())
-    }
-}
-
 /// Each distinct id of a cycle, once.
 #[derive(Default)]
 struct Interner(HashSet<Arc<str>>);
@@ -575,22 +568,6 @@ pub async fn run(
         None
     };
 
-    let mut result = CycleResult {
-        account: ObjectOutcome::new(
-            keys[0].clone(),
-            Verdict::Ready {
-                reason: "Synced".into(),
-                message: String::new(),
-            },
-        ),
-        objects: Outcomes::default(),
-        plan_summary: outcome
-            .plan
-            .summary()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), to_u32(v)))
-            .collect(),
-    };
     let index = Index::new(objects, &desired, report.as_ref());
     let mut outcomes = Vec::with_capacity(keys.len());
     let mut interner = Interner::default();
@@ -618,7 +595,22 @@ pub async fn run(
         }
         outcomes.push(o);
     }
-    result.objects = outcomes.into_iter().collect();
+    let mut result = CycleResult {
+        account: ObjectOutcome::new(
+            keys[0].clone(),
+            Verdict::Ready {
+                reason: "Synced".into(),
+                message: String::new(),
+            },
+        ),
+        objects: outcomes.into_iter().collect(),
+        plan_summary: outcome
+            .plan
+            .summary()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), to_u32(v)))
+            .collect(),
+    };
     // A failed step: say which ports still hold a group that would not go.
     for o in result.objects.values_mut() {
         if let Verdict::Failed {
@@ -897,7 +889,7 @@ mod tests {
         assert_eq!(wanted.to_strings(), ["sg-1", "sg-2"]);
         assert_eq!(current.iter().collect::<Vec<_>>(), ["sg-2"]);
         assert!(Arc::ptr_eq(&wanted.0[1], &current.0[0]), "one copy of sg-2");
-        assert_eq!(wanted, ["sg-1", "sg-2"].into_iter().collect::<Ids>());
+        assert_eq!(wanted, Interner::default().ids(["sg-1", "sg-2"]));
     }
 
     #[test]
