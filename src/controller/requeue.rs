@@ -9,9 +9,8 @@
 //!   `sharing`): an object is requeued once the resync period plus its
 //!   account's jitter (up to 10%, fixed per account) has passed since it
 //!   was answered. The objects of one account come back together and share
-//!   one cycle; accounts do not resync in lockstep. kube-rs's scheduler
-//!   would hold one pending entry per object for this (about 9 MB with
-//!   10,000 objects).
+//!   one cycle; accounts do not resync in lockstep. Requeued one by one,
+//!   every object would hold a pending entry in kube-rs's scheduler.
 //! - Success without an account to resync with (it does not exist yet):
 //!   again after the resync period plus up to 10% jitter.
 //!
