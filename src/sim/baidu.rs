@@ -13,7 +13,23 @@
 //! `SecurityGroup.RuleAlreadyExists` (duplicate authorize), 413
 //! `SecurityGroup.RuleExceededLimit` (over 50 rules in a direction), 403
 //! `SecurityGroup.InstanceMustHaveOneSecurityGroup` (unbinding the last
-//! group).
+//! group); 400 `BadRequest` for the instance reads' limits (more than 100
+//! `instanceIds`, `securityGroupIds` or `instanceNames`, more than 100 ids
+//! in a listByInstanceId body, `maxKeys` outside 1 to 1000), for a filter
+//! the SDKs define on things not simulated (`tags`, `cdsIds`,
+//! `dedicatedHostId`...) and for an unknown or repeated query key on those
+//! reads (the docs name no code for any of these).
+//!
+//! Instances have a primary NIC (`securityGroupIds`, what the bind calls
+//! and `GET /v2/securityGroup?instanceId=` act on, exact and in binding
+//! order) and may have elastic NICs with groups of their own. The instance
+//! model's `nicInfo.securityGroups` is documented as the short ids of the
+//! primary NIC's groups plus the elastic NICs': the union, primary first.
+//! `GET /v2/instance?securityGroupIds=` matches that union (an instance
+//! whose ENI holds the group is listed). listByInstanceId and the detail
+//! call always fill the field; the plain list fills it unless
+//! `settings.baiduListFillsNicSecurityGroups` is false (one documentation
+//! sample shows it empty). A group held by an ENI cannot be deleted.
 //!
 //! `sgVersion` starts at 0 and increases by one on every rule change
 //! (authorize, revoke, update, delete); binding does not change it. A sent
@@ -77,6 +93,7 @@ pub fn handle(call: &Call, world: &mut World) -> HandlerResult {
         Op::BdBatchUnbind => batch(call, world, Batch::Unbind),
         Op::BdBatchReplace => batch(call, world, Batch::Replace),
         Op::BdListInstances => list_instances(call, world),
+        Op::BdListInstancesByIds => list_instances_by_ids(call, world),
         Op::BdGetInstance => get_instance(call, world),
         other => Err(ApiError::new(
             500,
@@ -642,7 +659,7 @@ fn delete_group(call: &Call, world: &mut World) -> HandlerResult {
         .baidu
         .instances
         .iter()
-        .any(|i| i.security_group_ids.contains(&id))
+        .any(|i| i.nic_security_groups().contains(&id))
     {
         return Err(ApiError::new(
             409,
@@ -770,13 +787,42 @@ fn delete_rule(call: &Call, world: &mut World) -> HandlerResult {
 
 // -------------------------------------------------------------- instances
 
-fn instance_json(i: &BdInstance) -> Value {
+/// The documented instance model (the fields a security-group client
+/// reads, in the SDKs' names). `nicInfo.securityGroups` is the union of the
+/// primary and elastic NICs' groups, or `[]` when `fill_nic_groups` is off;
+/// enterprise groups are not simulated, so `enterpriseSecurityGroups` is
+/// always empty.
+fn instance_json(i: &BdInstance, fill_nic_groups: bool) -> Value {
+    let suffix = i.id.strip_prefix("i-").unwrap_or(&i.id);
+    let groups = if fill_nic_groups {
+        i.nic_security_groups()
+    } else {
+        Vec::new()
+    };
     json!({
         "id": i.id,
         "name": i.name,
         "status": i.status,
         "vpcId": i.vpc_id,
         "internalIp": i.internal_ip,
+        "zoneName": i.zone_name,
+        "createTime": i.create_time,
+        "eniNum": i.enis.len().to_string(),
+        "nicInfo": {
+            "eniId": format!("eni-{suffix}"),
+            "type": "primary",
+            "status": "inuse",
+            "vpcId": i.vpc_id,
+            "deviceId": i.id,
+            "eniNum": i.enis.len(),
+            "ips": if i.internal_ip.is_empty() {
+                json!([])
+            } else {
+                json!([{ "privateIp": i.internal_ip, "primary": "true" }])
+            },
+            "securityGroups": groups,
+            "enterpriseSecurityGroups": [],
+        },
     })
 }
 
@@ -951,24 +997,165 @@ fn batch(call: &Call, world: &mut World, kind: Batch) -> HandlerResult {
     Ok(Reply::json(200, json!({ "requestId": call.request_id })))
 }
 
+/// Query keys of `GET /v2/instance` the simulator serves.
+const INSTANCE_LIST_KEYS: &[&str] = &[
+    "marker",
+    "maxKeys",
+    "internalIp",
+    "zoneName",
+    "instanceIds",
+    "instanceNames",
+    "fuzzyInstanceName",
+    "securityGroupIds",
+    "status",
+    "vpcId",
+    "privateIps",
+    "showRdmaTopo",
+];
+
+/// Filters the SDKs or the docs define for `GET /v2/instance` on things the
+/// simulator does not model: refused rather than ignored, since an ignored
+/// filter would widen the answer.
+const INSTANCE_LIST_UNMODELLED: &[&str] = &[
+    "dedicatedHostId",
+    "dedicateHostId",
+    "keypairId",
+    "autoRenew",
+    "cdsIds",
+    "volumeIds",
+    "ehcClusterId",
+    "deploySetIds",
+    "paymentTiming",
+    "tags",
+    "ipv6Addresses",
+];
+
+/// Most ids (or names) one instance-list filter takes, as documented for
+/// `instanceIds`, `securityGroupIds` and `instanceNames`.
+pub const MAX_LIST_IDS: usize = 100;
+
+/// Check every query key against `known`; `authorization` (query-string
+/// signing) and `clientToken` (the SDKs send one on listByInstanceId) are
+/// always allowed.
+fn check_query_keys(call: &Call, known: &[&str], unmodelled: &[&str]) -> Result<(), ApiError> {
+    for (k, _) in call.query {
+        if k.eq_ignore_ascii_case("authorization") || k == "clientToken" {
+            continue;
+        }
+        if unmodelled.contains(&k.as_str()) {
+            return Err(bad_request(
+                k,
+                "this filter is not supported by the simulator (it does not model it)",
+            ));
+        }
+        if !known.contains(&k.as_str()) {
+            return Err(bad_request(k, "is not a query parameter of this call"));
+        }
+        if call.query.iter().filter(|(x, _)| x == k).count() > 1 {
+            return Err(bad_request(
+                k,
+                "may be given once (join several values with commas)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A comma-separated list parameter, at most `MAX_LIST_IDS` values.
+fn csv_param(call: &Call, key: &str) -> Result<Vec<String>, ApiError> {
+    let values = call.params(key, true);
+    if values.len() > MAX_LIST_IDS {
+        return Err(bad_request(
+            key,
+            format!(
+                "{} values given; at most {MAX_LIST_IDS} are allowed",
+                values.len()
+            ),
+        ));
+    }
+    Ok(values)
+}
+
 fn list_instances(call: &Call, world: &mut World) -> HandlerResult {
+    check_query_keys(call, INSTANCE_LIST_KEYS, INSTANCE_LIST_UNMODELLED)?;
     let max = max_keys(call)?;
-    let groups = call.params("securityGroupIds", true);
-    let ids = call.params("instanceIds", true);
+    let groups = csv_param(call, "securityGroupIds")?;
+    let ids = csv_param(call, "instanceIds")?;
+    let names = csv_param(call, "instanceNames")?;
+    let fuzzy = call.param("fuzzyInstanceName").filter(|v| !v.is_empty());
+    if fuzzy.is_some() && !names.is_empty() {
+        return Err(bad_request(
+            "fuzzyInstanceName",
+            "cannot be combined with instanceNames",
+        ));
+    }
+    let statuses = call.params("status", true);
+    let private_ips = call.params("privateIps", true);
     let vpc = call.param("vpcId").filter(|v| !v.is_empty());
+    if !private_ips.is_empty() && vpc.is_none() {
+        return Err(bad_request("privateIps", "needs vpcId"));
+    }
+    let internal_ip = call.param("internalIp").filter(|v| !v.is_empty());
+    let zone = call.param("zoneName").filter(|v| !v.is_empty());
+    match call.param("showRdmaTopo") {
+        None | Some("true" | "false" | "") => {}
+        Some(_) => return Err(bad_request("showRdmaTopo", "must be true or false")),
+    }
     let mut list: Vec<&BdInstance> = world
         .state
         .baidu
         .instances
         .iter()
         .filter(|i| i.account_id == scope(call))
-        .filter(|i| groups.is_empty() || i.security_group_ids.iter().any(|g| groups.contains(g)))
+        .filter(|i| groups.is_empty() || i.nic_security_groups().iter().any(|g| groups.contains(g)))
         .filter(|i| ids.is_empty() || ids.contains(&i.id))
+        .filter(|i| names.is_empty() || names.contains(&i.name))
+        .filter(|i| fuzzy.is_none_or(|f| i.name.contains(f)))
+        .filter(|i| statuses.is_empty() || statuses.contains(&i.status))
         .filter(|i| vpc.is_none_or(|v| i.vpc_id == v))
+        .filter(|i| private_ips.is_empty() || private_ips.contains(&i.internal_ip))
+        .filter(|i| internal_ip.is_none_or(|ip| i.internal_ip == ip))
+        .filter(|i| zone.is_none_or(|z| i.zone_name == z))
+        .collect();
+    list.sort_by(|a, b| a.id.cmp(&b.id));
+    let fill = world.state.settings.baidu_list_fills_nic_security_groups;
+    let (page, next) = page_from(list, |i| i.id.as_str(), call.param("marker"), true, max)?;
+    let items = page.iter().map(|i| instance_json(i, fill)).collect();
+    Ok(Reply::json(
+        200,
+        list_envelope(call, max, next, "instances", items),
+    ))
+}
+
+/// `POST /v2/instance/listByInstanceId`: the instances named in the body
+/// (at most `MAX_LIST_IDS`, this simulator's bound: the page gives none),
+/// in id order, paged like the list. Ids of no instance of the account are
+/// left out, as the list's `instanceIds` filter leaves them out. Other body
+/// keys are ignored (the Go SDK also sends `Marker` and `MaxKeys` there).
+fn list_instances_by_ids(call: &Call, world: &mut World) -> HandlerResult {
+    check_query_keys(call, &["marker", "maxKeys"], &[])?;
+    let max = max_keys(call)?;
+    let body = body_object(call)?;
+    let ids = id_list(&body, "instanceIds")?;
+    if ids.len() > MAX_LIST_IDS {
+        return Err(bad_request(
+            "instanceIds",
+            format!(
+                "{} ids given; at most {MAX_LIST_IDS} are allowed",
+                ids.len()
+            ),
+        ));
+    }
+    let mut list: Vec<&BdInstance> = world
+        .state
+        .baidu
+        .instances
+        .iter()
+        .filter(|i| i.account_id == scope(call) && ids.contains(&i.id))
         .collect();
     list.sort_by(|a, b| a.id.cmp(&b.id));
     let (page, next) = page_from(list, |i| i.id.as_str(), call.param("marker"), true, max)?;
-    let items = page.iter().map(|i| instance_json(i)).collect();
+    let items = page.iter().map(|i| instance_json(i, true)).collect();
     Ok(Reply::json(
         200,
         list_envelope(call, max, next, "instances", items),
@@ -977,7 +1164,10 @@ fn list_instances(call: &Call, world: &mut World) -> HandlerResult {
 
 fn get_instance(call: &Call, world: &mut World) -> HandlerResult {
     let inst = find_instance(world, call, call.id())?;
-    Ok(Reply::json(200, json!({ "instance": instance_json(inst) })))
+    Ok(Reply::json(
+        200,
+        json!({ "instance": instance_json(inst, true) }),
+    ))
 }
 
 #[cfg(test)]

@@ -11,9 +11,17 @@ use super::{SimError, SimOptions, start};
 /// Run the Huawei VPC / Baidu BCC security-group API simulator.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SimArgs {
-    /// Address to listen on.
+    /// Address to listen on. Loopback unless --allow-non-loopback.
     #[arg(long, default_value = "127.0.0.1:8900")]
     pub listen: SocketAddr,
+    /// Allow a --listen address that is not loopback (the fake accounts'
+    /// keys are in the state; the admin API then requires a token).
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+    /// Token the admin API (`/_sim/`) requires; one is made and printed
+    /// when listening beyond loopback without it.
+    #[arg(long, env = "SIM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// State file (JSON or YAML): accounts, ports/instances, groups, rules.
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -66,16 +74,33 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
         None => SimState::new(),
     };
     let faults = args.faults(state.faults.take())?;
+    let loopback = args.listen.ip().is_loopback();
     let handle = start(
         state,
         SimOptions {
             listen: Some(args.listen),
             faults,
             clock: super::SimClock::System,
+            allow_non_loopback: args.allow_non_loopback,
+            admin_token: args.admin_token.clone(),
+            read_timeout: None,
         },
     )
     .await?;
+    if !loopback {
+        tracing::warn!(
+            address = %handle.addr(),
+            "the cloud simulator listens beyond loopback: anyone who can reach it can call it with the state's fake keys; its admin API requires the token"
+        );
+    }
     tracing::info!(address = %handle.addr(), url = %handle.url(), "cloud simulator listening");
+    // Printed once, on stdout and not in the log, so the one who started
+    // the simulator can use the admin API.
+    if let Some(token) = handle.admin_token()
+        && args.admin_token.is_none()
+    {
+        println!("simulator admin token (send as `Authorization: Bearer TOKEN`): {token}");
+    }
     tokio::signal::ctrl_c().await?;
     tracing::info!("shutting down the cloud simulator");
     handle.shutdown().await;
@@ -110,5 +135,23 @@ mod tests {
         assert_eq!(f.rate_limit.map(|r| r.requests), Some(3));
         let bad = Cli::parse_from(["x", "--error-rate", "2"]);
         assert!(bad.sim.faults(None).is_err());
+        assert!(!cli.sim.allow_non_loopback);
+    }
+
+    #[tokio::test]
+    async fn a_listener_beyond_loopback_is_refused_unless_allowed() {
+        let addr: SocketAddr = "0.0.0.0:0".parse().expect("valid address");
+        let refused = start(
+            SimState::new(),
+            SimOptions {
+                listen: Some(addr),
+                ..SimOptions::default()
+            },
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(SimError::NotLoopback { .. })),
+            "not refused"
+        );
     }
 }

@@ -132,6 +132,26 @@ pub struct RequestLogEntry {
     pub outcome: String,
 }
 
+/// How many calls one endpoint served for one account, for
+/// `GET /_sim/endpoint-calls` and `SimHandle::endpoint_calls`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCount {
+    /// `huawei` or `baidu`.
+    pub cloud: String,
+    /// The access key that signed the calls; empty for calls whose
+    /// signature was not verified.
+    pub account: String,
+    pub method: String,
+    /// The documented path template, e.g. `/v3/{project_id}/ports`;
+    /// `(no such operation)` for a cloud path that matched none.
+    pub path: String,
+    /// The call only reads (a write changes or may change the cloud).
+    pub read: bool,
+    /// Calls of any outcome (refused, throttled and failed ones included).
+    pub count: u64,
+}
+
 /// One page of `items` (already in their stable order) after `marker`
 /// (Huawei semantics: the marker is the last id of the previous page).
 /// Returns the page and whether more follow.

@@ -16,9 +16,21 @@
 //! Choices where the docs are silent: inserting a group the port already
 //! holds moves it to the requested position; an `index` past the end is
 //! 400; removing a group the port does not hold is ignored; lists are
-//! ordered by id; the ports filter `security_groups` matches a port holding
-//! any of the listed groups; id-like port filters accept repeated keys and
-//! comma lists (the SDK sends CSV), group and rule filters repeated keys.
+//! ordered by id.
+//!
+//! List filters (ports, groups, rules) take exactly the query keys the v3
+//! SDK's request models define. The SDK core sends every multi-valued
+//! parameter as a repeated key (`id=a&id=b`; its per-call `csv` formats are
+//! overridden by the core's `multi` for the query string), so a repeated
+//! key means "any of these values" and different keys combine with AND;
+//! `security_groups` matches a port holding any of the listed groups. An
+//! unknown key, a second value for a single-valued key, or a comma inside
+//! an id-like value (`id=a,b`, a client joining values itself) is 400
+//! `VPC.0602` naming the key: a filter that were ignored would silently
+//! widen the answer. `private_ips=subnet_cidr_id=...` is refused the same
+//! way because ports here carry no subnet ids. Rules carry `enabled`
+//! (default true; a state or `SimHandle::set_huawei_rule_enabled` can
+//! disable one, as a console edit would).
 
 use std::net::IpAddr;
 
@@ -92,14 +104,179 @@ fn accepted(call: &Call) -> Reply {
     Reply::json(202, json!({ "request_id": call.request_id }))
 }
 
-fn limit_param(call: &Call) -> Result<usize, ApiError> {
-    match call.param("limit") {
-        None | Some("") => Ok(2000),
-        Some(v) => match v.parse::<usize>() {
-            Ok(0) => Ok(2000),
-            Ok(n) if n <= 2000 => Ok(n),
-            _ => Err(bad("limit", "must be an integer from 0 to 2000")),
-        },
+/// A query key a list call takes, as `huaweicloudsdkvpc` defines it.
+struct Filter {
+    key: &'static str,
+    /// `list[...]` in the SDK model: the key may repeat, each value one
+    /// more alternative.
+    multi: bool,
+    /// Values are ids (UUIDs, MAC addresses) that cannot hold a comma, so
+    /// a comma means a client joined several values into one.
+    id_like: bool,
+}
+
+const fn one(key: &'static str) -> Filter {
+    Filter {
+        key,
+        multi: false,
+        id_like: false,
+    }
+}
+
+const fn many(key: &'static str) -> Filter {
+    Filter {
+        key,
+        multi: true,
+        id_like: false,
+    }
+}
+
+const fn many_ids(key: &'static str) -> Filter {
+    Filter {
+        key,
+        multi: true,
+        id_like: true,
+    }
+}
+
+/// `ListPortsRequest` of the v3 SDK, every field.
+const PORT_FILTERS: &[Filter] = &[
+    many_ids("id"),
+    many("name"),
+    one("admin_state_up"),
+    one("status"),
+    many_ids("virsubnet_id"),
+    many_ids("device_id"),
+    many_ids("mac_address"),
+    many("device_owner"),
+    one("device_owner_prefixlike"),
+    many("description"),
+    many("binding:host_id"),
+    many("private_ips"),
+    many_ids("security_groups"),
+    many_ids("vpc_id"),
+    many("allowed_address_pairs"),
+    one("instance_id"),
+    one("instance_type"),
+    one("limit"),
+    one("marker"),
+];
+
+/// `ListSecurityGroupRulesRequest` of the v3 SDK, every field.
+const RULE_FILTERS: &[Filter] = &[
+    one("limit"),
+    one("marker"),
+    many_ids("id"),
+    many_ids("security_group_id"),
+    many("protocol"),
+    many("description"),
+    many_ids("remote_group_id"),
+    one("direction"),
+    one("action"),
+    one("remote_ip_prefix"),
+    many("priority"),
+    many("ethertype"),
+    many_ids("remote_address_group_id"),
+    one("enabled"),
+];
+
+/// `ListSecurityGroupsRequest` of the v3 SDK, every field.
+const GROUP_FILTERS: &[Filter] = &[
+    one("limit"),
+    one("marker"),
+    many_ids("id"),
+    many("name"),
+    many("description"),
+    one("enterprise_project_id"),
+];
+
+fn unsupported(key: &str, why: &str) -> ApiError {
+    bad(key, format!("not supported by this simulator: {why}"))
+}
+
+/// A list call's query, checked against the keys the SDK sends for it:
+/// an unknown key, a repeated single-valued key, or a comma-joined id list
+/// is a 400 (the SDK repeats the key for each value; a filter the
+/// simulator ignored would silently widen the answer).
+struct ListQuery<'a> {
+    pairs: &'a [(String, String)],
+}
+
+impl<'a> ListQuery<'a> {
+    fn new(call: &'a Call, filters: &[Filter]) -> Result<Self, ApiError> {
+        for (i, (k, v)) in call.query.iter().enumerate() {
+            let Some(f) = filters.iter().find(|f| f.key == k) else {
+                return Err(bad(k, "is not a query parameter of this call"));
+            };
+            if !f.multi && call.query[..i].iter().any(|(x, _)| x == k) {
+                return Err(bad(k, "may be given once"));
+            }
+            if f.id_like && v.contains(',') {
+                return Err(bad(
+                    k,
+                    format!("{v:?} is not one value: repeat the key for each value ({k}=a&{k}=b)"),
+                ));
+            }
+        }
+        Ok(Self { pairs: call.query })
+    }
+
+    fn values<'k>(&self, key: &'k str) -> impl Iterator<Item = &'a str> + use<'a, 'k> {
+        let pairs: &'a [(String, String)] = self.pairs;
+        pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// No value given, or `actual` equals one of them.
+    fn any(&self, key: &str, actual: &str) -> bool {
+        let mut vals = self.values(key).peekable();
+        vals.peek().is_none() || vals.any(|v| v == actual)
+    }
+
+    /// No value given, or one of them is in `held`.
+    fn overlaps(&self, key: &str, held: &[String]) -> bool {
+        let mut vals = self.values(key).peekable();
+        vals.peek().is_none() || vals.any(|v| held.iter().any(|h| h == v))
+    }
+
+    fn single(&self, key: &str) -> Result<Option<&'a str>, ApiError> {
+        Ok(self.values(key).next())
+    }
+
+    fn single_bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.single(key)? {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(bad(key, format!("{v:?} must be true or false"))),
+        }
+    }
+
+    /// Values shaped `name=value` with `name` among `names`.
+    fn pairs(&self, key: &str, names: &[&str]) -> Result<Vec<(&'a str, &'a str)>, ApiError> {
+        self.values(key)
+            .map(|v| match v.split_once('=') {
+                Some((n, x)) if names.contains(&n) && !x.is_empty() => Ok((n, x)),
+                _ => Err(bad(
+                    key,
+                    format!("{v:?} must be {}", names.join("=... or ")) + "=...",
+                )),
+            })
+            .collect()
+    }
+
+    /// `limit`: 0 to 2000; 0 or absent is the largest page.
+    fn limit(&self) -> Result<usize, ApiError> {
+        match self.single("limit")? {
+            None | Some("") => Ok(2000),
+            Some(v) => match v.parse::<usize>() {
+                Ok(0) => Ok(2000),
+                Ok(n) if n <= 2000 => Ok(n),
+                _ => Err(bad("limit", "must be an integer from 0 to 2000")),
+            },
+        }
     }
 }
 
@@ -109,18 +286,18 @@ fn port_json(p: &HwPort) -> Value {
     json!({
         "id": p.id,
         "name": p.name,
-        "status": "ACTIVE",
-        "admin_state_up": true,
+        "status": p.status(),
+        "admin_state_up": p.admin_state_up,
         "project_id": p.project_id,
         "tenant_id": p.project_id,
         "device_id": p.device_id,
         "device_owner": p.device_owner,
         "mac_address": p.mac_address,
-        "description": "",
+        "description": p.description,
         "vpc_id": p.vpc_id,
         "virsubnet_id": p.virsubnet_id,
         "instance_id": p.instance_id,
-        "instance_type": "",
+        "instance_type": p.instance_type,
         "private_ips": if p.ip_address.is_empty() {
             json!([])
         } else {
@@ -136,8 +313,9 @@ fn port_json(p: &HwPort) -> Value {
         "position_type": "center",
         "enable_efi": false,
         "ecs_flavor": "",
-        "binding:host_id": "",
-        "binding:vif_type": "ovs",
+        "binding:host_id": p.binding_host_id,
+        // The documented example of a port with no device shows `unbound`.
+        "binding:vif_type": if p.is_bound() { "ovs" } else { "unbound" },
         "binding:vnic_type": "normal",
         "binding:vif_details": {},
         "binding:profile": {},
@@ -166,26 +344,55 @@ fn show_port(call: &Call, world: &mut World) -> HandlerResult {
 }
 
 fn list_ports(call: &Call, world: &mut World) -> HandlerResult {
-    let limit = limit_param(call)?;
-    let ids = call.params("id", true);
-    let groups = call.params("security_groups", true);
-    let devices = call.params("device_id", true);
-    let vpcs = call.params("vpc_id", true);
-    let names = call.params("name", true);
+    let q = ListQuery::new(call, PORT_FILTERS)?;
+    let limit = q.limit()?;
+    let proj = project(call);
+    let admin = q.single_bool("admin_state_up")?;
+    let status = q.single("status")?;
+    if let Some(s) = status
+        && !matches!(s, "ACTIVE" | "BUILD" | "DOWN")
+    {
+        return Err(bad("status", "must be ACTIVE, BUILD or DOWN"));
+    }
+    let prefix = q.single("device_owner_prefixlike")?;
+    let instance_id = q.single("instance_id")?;
+    let instance_type = q.single("instance_type")?;
+    let private_ips = q.pairs("private_ips", &["ip_address", "subnet_cidr_id"])?;
+    if private_ips.iter().any(|(k, _)| *k == "subnet_cidr_id") {
+        return Err(unsupported(
+            "private_ips",
+            "subnet_cidr_id is not modelled by the simulator (ports carry no subnet ids)",
+        ));
+    }
+    // Ports carry no allowed address pairs here, so any pair filter matches
+    // nothing; the value is still checked.
+    let pairs = q.pairs("allowed_address_pairs", &["ip_address", "mac_address"])?;
     let mut ports: Vec<&HwPort> = world
         .state
         .huawei
         .ports
         .iter()
-        .filter(|p| p.project_id == project(call))
-        .filter(|p| ids.is_empty() || ids.contains(&p.id))
-        .filter(|p| groups.is_empty() || p.security_groups.iter().any(|g| groups.contains(g)))
-        .filter(|p| devices.is_empty() || devices.contains(&p.device_id))
-        .filter(|p| vpcs.is_empty() || vpcs.contains(&p.vpc_id))
-        .filter(|p| names.is_empty() || names.contains(&p.name))
+        .filter(|p| p.project_id == proj)
+        .filter(|p| q.any("id", &p.id))
+        .filter(|p| q.any("name", &p.name))
+        .filter(|p| q.any("virsubnet_id", &p.virsubnet_id))
+        .filter(|p| q.any("device_id", &p.device_id))
+        .filter(|p| q.any("mac_address", &p.mac_address))
+        .filter(|p| q.any("device_owner", &p.device_owner))
+        .filter(|p| q.any("description", &p.description))
+        .filter(|p| q.any("binding:host_id", &p.binding_host_id))
+        .filter(|p| q.any("vpc_id", &p.vpc_id))
+        .filter(|p| q.overlaps("security_groups", &p.security_groups))
+        .filter(|p| admin.is_none_or(|a| p.admin_state_up == a))
+        .filter(|p| status.is_none_or(|s| p.status() == s))
+        .filter(|p| prefix.is_none_or(|x| p.device_owner.starts_with(x)))
+        .filter(|p| instance_id.is_none_or(|x| p.instance_id == x))
+        .filter(|p| instance_type.is_none_or(|x| p.instance_type == x))
+        .filter(|p| private_ips.is_empty() || private_ips.iter().any(|(_, ip)| p.ip_address == *ip))
+        .filter(|_| pairs.is_empty())
         .collect();
     ports.sort_by(|a, b| a.id.cmp(&b.id));
-    let (page, more) = page_after(ports, |p| p.id.as_str(), call.param("marker"), limit);
+    let (page, more) = page_after(ports, |p| p.id.as_str(), q.single("marker")?, limit);
     Ok(Reply::json(
         200,
         json!({
@@ -686,22 +893,25 @@ fn show_group(call: &Call, world: &mut World) -> HandlerResult {
 }
 
 fn list_groups(call: &Call, world: &mut World) -> HandlerResult {
-    let limit = limit_param(call)?;
-    let ids = call.params("id", false);
-    let names = call.params("name", false);
-    let descriptions = call.params("description", false);
+    let q = ListQuery::new(call, GROUP_FILTERS)?;
+    let limit = q.limit()?;
+    // `all_granted_eps` asks for every enterprise project the caller may see.
+    let ep = q
+        .single("enterprise_project_id")?
+        .filter(|e| *e != "all_granted_eps");
     let mut groups: Vec<&HwGroup> = world
         .state
         .huawei
         .security_groups
         .iter()
         .filter(|g| g.project_id == project(call))
-        .filter(|g| ids.is_empty() || ids.contains(&g.id))
-        .filter(|g| names.is_empty() || names.contains(&g.name))
-        .filter(|g| descriptions.is_empty() || descriptions.contains(&g.description))
+        .filter(|g| q.any("id", &g.id))
+        .filter(|g| q.any("name", &g.name))
+        .filter(|g| q.any("description", &g.description))
+        .filter(|g| ep.is_none_or(|e| g.enterprise_project_id == e))
         .collect();
     groups.sort_by(|a, b| a.id.cmp(&b.id));
-    let (page, more) = page_after(groups, |g| g.id.as_str(), call.param("marker"), limit);
+    let (page, more) = page_after(groups, |g| g.id.as_str(), q.single("marker")?, limit);
     Ok(Reply::json(
         200,
         json!({
@@ -1120,27 +1330,98 @@ fn batch_create_rules(call: &Call, world: &mut World) -> HandlerResult {
 }
 
 fn list_rules(call: &Call, world: &mut World) -> HandlerResult {
-    let limit = limit_param(call)?;
-    let groups = call.params("security_group_id", false);
-    let ids = call.params("id", false);
-    let directions = call.params("direction", false);
-    let protocols = call.params("protocol", false);
+    let q = ListQuery::new(call, RULE_FILTERS)?;
+    let limit = q.limit()?;
+    let direction = q.single("direction")?;
+    if let Some(d) = direction
+        && d != "ingress"
+        && d != "egress"
+    {
+        return Err(bad("direction", "must be ingress or egress"));
+    }
+    let action = q.single("action")?;
+    if let Some(a) = action
+        && a != "allow"
+        && a != "deny"
+    {
+        return Err(bad("action", "must be allow or deny"));
+    }
+    let prefix = match q.single("remote_ip_prefix")? {
+        None => None,
+        Some(p) => Some(
+            parse_prefix(p)
+                .map(|n| n.trunc())
+                .ok_or_else(|| bad("remote_ip_prefix", format!("{p:?} is not a CIDR")))?,
+        ),
+    };
+    let priorities = q
+        .values("priority")
+        .map(|v| match v.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(bad(
+                "priority",
+                format!("{v:?} is not an integer from 1 to 100"),
+            )),
+        })
+        .collect::<Result<Vec<u32>, ApiError>>()?;
+    let ethertypes = q
+        .values("ethertype")
+        .map(|v| {
+            if v.eq_ignore_ascii_case("ipv4") {
+                Ok("IPv4")
+            } else if v.eq_ignore_ascii_case("ipv6") {
+                Ok("IPv6")
+            } else {
+                Err(bad("ethertype", format!("{v:?} must be IPv4 or IPv6")))
+            }
+        })
+        .collect::<Result<Vec<&str>, ApiError>>()?;
+    let protocols: Vec<String> = q.values("protocol").map(str::to_ascii_lowercase).collect();
+    let enabled = q.single_bool("enabled")?;
     let mut rules: Vec<(&HwRule, &HwGroup)> = world
         .state
         .huawei
         .security_groups
         .iter()
         .filter(|g| g.project_id == project(call))
-        .filter(|g| groups.is_empty() || groups.contains(&g.id))
+        .filter(|g| q.any("security_group_id", &g.id))
         .flat_map(|g| g.rules.iter().map(move |r| (r, g)))
-        .filter(|(r, _)| ids.is_empty() || ids.contains(&r.id))
-        .filter(|(r, _)| directions.is_empty() || directions.contains(&r.direction))
+        .filter(|(r, _)| q.any("id", &r.id))
+        .filter(|(r, _)| q.any("description", &r.description))
         .filter(|(r, _)| {
-            protocols.is_empty() || protocols.contains(&r.protocol.clone().unwrap_or_default())
+            q.any(
+                "remote_group_id",
+                r.remote_group_id.as_deref().unwrap_or(""),
+            )
         })
+        .filter(|(r, _)| {
+            q.any(
+                "remote_address_group_id",
+                r.remote_address_group_id.as_deref().unwrap_or(""),
+            )
+        })
+        .filter(|(r, _)| direction.is_none_or(|d| r.direction == d))
+        .filter(|(r, _)| action.is_none_or(|a| r.action == a))
+        .filter(|(r, _)| {
+            prefix.is_none_or(|p| {
+                r.remote_ip_prefix
+                    .as_deref()
+                    .and_then(parse_prefix)
+                    .is_some_and(|n| n.trunc() == p)
+            })
+        })
+        .filter(|(r, _)| priorities.is_empty() || priorities.contains(&r.priority))
+        .filter(|(r, _)| ethertypes.is_empty() || ethertypes.contains(&r.ethertype.as_str()))
+        .filter(|(r, _)| {
+            protocols.is_empty()
+                || protocols
+                    .iter()
+                    .any(|p| Some(p.as_str()) == r.protocol.as_deref())
+        })
+        .filter(|(r, _)| enabled.is_none_or(|e| r.enabled == e))
         .collect();
     rules.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let (page, more) = page_after(rules, |(r, _)| r.id.as_str(), call.param("marker"), limit);
+    let (page, more) = page_after(rules, |(r, _)| r.id.as_str(), q.single("marker")?, limit);
     Ok(Reply::json(
         200,
         json!({

@@ -39,6 +39,7 @@ pub enum Op {
     BdBatchUnbind,
     BdBatchReplace,
     BdListInstances,
+    BdListInstancesByIds,
     BdGetInstance,
 }
 
@@ -73,6 +74,7 @@ pub const ALL_OPS: &[Op] = &[
     Op::BdBatchUnbind,
     Op::BdBatchReplace,
     Op::BdListInstances,
+    Op::BdListInstancesByIds,
     Op::BdGetInstance,
 ];
 
@@ -109,8 +111,69 @@ impl Op {
             Op::BdBatchUnbind => "baidu.batchUnbind",
             Op::BdBatchReplace => "baidu.batchReplace",
             Op::BdListInstances => "baidu.listInstances",
+            Op::BdListInstancesByIds => "baidu.listInstancesByIds",
             Op::BdGetInstance => "baidu.getInstance",
         }
+    }
+
+    /// The HTTP method and the documented path template, e.g.
+    /// `("GET", "/v3/{project_id}/ports")`; a Baidu call told apart by a
+    /// query flag carries it (`?authorizeRule`). The batch call's `/v1/`
+    /// alias counts under its documented `/v2.0/` path.
+    pub fn endpoint(self) -> (&'static str, &'static str) {
+        const HW_PORT: &str = "/v3/{project_id}/ports/{port_id}";
+        const HW_GROUP: &str = "/v3/{project_id}/vpc/security-groups/{security_group_id}";
+        const HW_RULE: &str = "/v3/{project_id}/vpc/security-group-rules/{security_group_rule_id}";
+        match self {
+            Op::HwShowPort => ("GET", HW_PORT),
+            Op::HwListPorts => ("GET", "/v3/{project_id}/ports"),
+            Op::HwInsertSecurityGroups => (
+                "PUT",
+                "/v3/{project_id}/ports/{port_id}/insert-security-groups",
+            ),
+            Op::HwRemoveSecurityGroups => (
+                "PUT",
+                "/v3/{project_id}/ports/{port_id}/remove-security-groups",
+            ),
+            Op::HwBatchInstanceAction => (
+                "POST",
+                "/v2.0/{project_id}/security-groups/{security_group_id}/instance/action",
+            ),
+            Op::HwCreateSecurityGroup => ("POST", "/v3/{project_id}/vpc/security-groups"),
+            Op::HwShowSecurityGroup => ("GET", HW_GROUP),
+            Op::HwListSecurityGroups => ("GET", "/v3/{project_id}/vpc/security-groups"),
+            Op::HwUpdateSecurityGroup => ("PUT", HW_GROUP),
+            Op::HwDeleteSecurityGroup => ("DELETE", HW_GROUP),
+            Op::HwCreateSecurityGroupRule => ("POST", "/v3/{project_id}/vpc/security-group-rules"),
+            Op::HwBatchCreateSecurityGroupRules => (
+                "POST",
+                "/v3/{project_id}/vpc/security-groups/{security_group_id}/security-group-rules/batch-create",
+            ),
+            Op::HwListSecurityGroupRules => ("GET", "/v3/{project_id}/vpc/security-group-rules"),
+            Op::HwShowSecurityGroupRule => ("GET", HW_RULE),
+            Op::HwDeleteSecurityGroupRule => ("DELETE", HW_RULE),
+            Op::BdCreateSecurityGroup => ("POST", "/v2/securityGroup"),
+            Op::BdListSecurityGroups => ("GET", "/v2/securityGroup"),
+            Op::BdGetSecurityGroup => ("GET", "/v2/securityGroup/{securityGroupId}"),
+            Op::BdDeleteSecurityGroup => ("DELETE", "/v2/securityGroup/{securityGroupId}"),
+            Op::BdAuthorizeRule => ("PUT", "/v2/securityGroup/{securityGroupId}?authorizeRule"),
+            Op::BdRevokeRule => ("PUT", "/v2/securityGroup/{securityGroupId}?revokeRule"),
+            Op::BdUpdateRule => ("PUT", "/v2/securityGroup/rule/update"),
+            Op::BdDeleteRule => ("DELETE", "/v2/securityGroup/rule/{securityGroupRuleId}"),
+            Op::BdBindInstance => ("PUT", "/v2/instance/{instanceId}?bind"),
+            Op::BdUnbindInstance => ("PUT", "/v2/instance/{instanceId}?unbind"),
+            Op::BdBatchBind => ("PUT", "/v2/securitygroup/bind"),
+            Op::BdBatchUnbind => ("PUT", "/v2/securitygroup/unbind"),
+            Op::BdBatchReplace => ("PUT", "/v2/securitygroup/replace"),
+            Op::BdListInstances => ("GET", "/v2/instance"),
+            Op::BdListInstancesByIds => ("POST", "/v2/instance/listByInstanceId"),
+            Op::BdGetInstance => ("GET", "/v2/instance/{instanceId}"),
+        }
+    }
+
+    /// Whether the call only reads (listByInstanceId is a read sent as POST).
+    pub fn is_read(self) -> bool {
+        self.endpoint().0 == "GET" || self == Op::BdListInstancesByIds
     }
 
     pub fn provider(self) -> Provider {
@@ -260,6 +323,7 @@ pub fn classify(
         (&M::PUT, ["v2", "instance", id]) if has("bind") => bd(Op::BdBindInstance, &[id]),
         (&M::PUT, ["v2", "instance", id]) if has("unbind") => bd(Op::BdUnbindInstance, &[id]),
         (&M::GET, ["v2", "instance"]) => bd(Op::BdListInstances, &[]),
+        (&M::POST, ["v2", "instance", "listByInstanceId"]) => bd(Op::BdListInstancesByIds, &[]),
         (&M::GET, ["v2", "instance", id]) => bd(Op::BdGetInstance, &[id]),
         (&M::PUT, ["v2", "securitygroup", "bind"]) => bd(Op::BdBatchBind, &[]),
         (&M::PUT, ["v2", "securitygroup", "unbind"]) => bd(Op::BdBatchUnbind, &[]),
@@ -290,6 +354,21 @@ mod tests {
             let prefix = format!("{}.", op.provider().as_str());
             assert!(op.name().starts_with(&prefix));
         }
+    }
+
+    #[test]
+    fn endpoints_are_unique_and_match_the_method() {
+        let mut seen: Vec<(&str, &str)> = ALL_OPS.iter().map(|o| o.endpoint()).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), ALL_OPS.len());
+        assert!(Op::BdListInstancesByIds.is_read());
+        assert!(Op::HwListPorts.is_read());
+        assert!(!Op::HwBatchInstanceAction.is_read());
+        assert_eq!(
+            classify(&Method::POST, "/v2/instance/listByInstanceId", &[]).map(|r| r.op),
+            Some(Op::BdListInstancesByIds)
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -19,7 +19,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use super::engine::{ApiError, Call, RefusedRequest, Reply, RequestLogEntry, World, hw_request_id};
+use super::engine::{
+    ApiError, Call, EndpointCount, RefusedRequest, Reply, RequestLogEntry, World, bd_time,
+    hw_request_id, hw_time,
+};
 use super::faults::{DropWhen, FaultEngine, Faults};
 use super::ops::{Op, Route, classify, provider_of_path};
 use super::sign;
@@ -36,14 +39,43 @@ pub(crate) struct Inner {
     pub logs: Mutex<Logs>,
     pub clock: Mutex<SimClock>,
     tokens: Mutex<HashMap<TokenKey, StoredReply>>,
+    /// Required on `/_sim/` (but `/_sim/health`) when set.
+    admin_token: Option<String>,
+    /// How long a connection may take to send a request's headers (also
+    /// how long an idle keep-alive connection stays open) and its body.
+    read_timeout: Duration,
 }
 
 #[derive(Default)]
 pub(crate) struct Logs {
     pub requests: Vec<RequestLogEntry>,
     pub calls: BTreeMap<String, u64>,
+    /// Calls per cloud, account (access key; empty when the signature was
+    /// not verified), method and path template.
+    pub endpoints: BTreeMap<EndpointKey, u64>,
     pub refused: Vec<RefusedRequest>,
     seq: u64,
+}
+
+/// (cloud, account, method, path template, read)
+pub(crate) type EndpointKey = (&'static str, String, String, String, bool);
+
+impl Logs {
+    pub fn endpoint_counts(&self) -> Vec<EndpointCount> {
+        self.endpoints
+            .iter()
+            .map(
+                |((cloud, account, method, path, read), count)| EndpointCount {
+                    cloud: (*cloud).to_string(),
+                    account: account.clone(),
+                    method: method.clone(),
+                    path: path.clone(),
+                    read: *read,
+                    count: *count,
+                },
+            )
+            .collect()
+    }
 }
 
 /// Idempotency scope: account, operation, token.
@@ -62,14 +94,32 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
-    pub fn new(state: SimState, faults: Faults, clock: SimClock) -> Self {
-        Self {
-            state: Mutex::new(state),
+    pub fn new(
+        state: SimState,
+        faults: Faults,
+        clock: SimClock,
+        admin_token: Option<String>,
+        read_timeout: Duration,
+    ) -> Self {
+        let inner = Self {
+            state: Mutex::new(SimState::default()),
             faults: Mutex::new(FaultEngine::new(faults)),
             logs: Mutex::new(Logs::default()),
             clock: Mutex::new(clock),
             tokens: Mutex::new(HashMap::new()),
-        }
+            admin_token,
+            read_timeout,
+        };
+        inner.set_state(state);
+        inner
+    }
+
+    /// Install `state`, giving seeded objects without times the clock's
+    /// time in each cloud's format.
+    pub fn set_state(&self, mut state: SimState) {
+        let now = self.now();
+        state.fill_missing_times(&hw_time(now), &bd_time(now));
+        *lock(&self.state) = state;
     }
 
     fn now(&self) -> jiff::Timestamp {
@@ -90,6 +140,7 @@ impl Inner {
         let mut logs = lock(&self.logs);
         logs.requests.clear();
         logs.calls.clear();
+        logs.endpoints.clear();
         logs.refused.clear();
     }
 }
@@ -109,6 +160,7 @@ pub(crate) async fn serve(
     inner: Arc<Inner>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let read_timeout = inner.read_timeout;
     let router = router(inner);
     let mut connections = JoinSet::new();
     loop {
@@ -133,8 +185,11 @@ pub(crate) async fn serve(
                         }
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
-                    // Errors here are client disconnects or injected drops.
+                    // Errors here are client disconnects, injected drops and
+                    // header-read timeouts (a half-open or idle connection).
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(read_timeout)
                         .serve_connection(io, service)
                         .await;
                 });
@@ -146,19 +201,63 @@ pub(crate) async fn serve(
 }
 
 fn router(inner: Arc<Inner>) -> Router {
-    Router::new()
-        .route("/_sim/health", get(|| async { "ok" }))
+    let admin = Router::new()
         .route("/_sim/state", get(admin_state_get).put(admin_state_put))
         .route("/_sim/faults", get(admin_faults_get).put(admin_faults_put))
         .route("/_sim/log", get(admin_log))
         .route("/_sim/calls", get(admin_calls))
+        .route("/_sim/endpoint-calls", get(admin_endpoint_calls))
         .route("/_sim/refused", get(admin_refused))
         .route("/_sim/reset-log", post(admin_reset_log))
+        .route_layer(axum::middleware::from_fn_with_state(
+            inner.clone(),
+            admin_guard,
+        ));
+    Router::new()
+        .route("/_sim/health", get(|| async { "ok" }))
+        .merge(admin)
         .fallback(cloud)
         .with_state(inner)
 }
 
 // ------------------------------------------------------------------ admin
+
+/// The admin token sent as `Authorization: Bearer TOKEN` or
+/// `X-Sim-Admin-Token: TOKEN`.
+fn sent_admin_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(t) = headers
+        .get("x-sim-admin-token")
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(t.trim());
+    }
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+async fn admin_guard(
+    State(inner): State<Arc<Inner>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(expected) = &inner.admin_token {
+        let ok =
+            sent_admin_token(req.headers()).is_some_and(|t| sign::signatures_equal(t, expected));
+        if !ok {
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({
+                    "error": "the simulator's admin API needs its admin token (printed at start) as `Authorization: Bearer TOKEN` or `X-Sim-Admin-Token: TOKEN`"
+                })),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
 
 fn redacted(mut state: SimState) -> SimState {
     for a in &mut state.accounts {
@@ -179,7 +278,7 @@ async fn admin_state_put(State(inner): State<Arc<Inner>>, body: Bytes) -> Respon
         .and_then(|s| s.validate().map(|_| s).map_err(|e| e.to_string()));
     match parsed {
         Ok(s) => {
-            *lock(&inner.state) = s;
+            inner.set_state(s);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": e }))).into_response(),
@@ -210,6 +309,10 @@ async fn admin_log(State(inner): State<Arc<Inner>>) -> Response {
 
 async fn admin_calls(State(inner): State<Arc<Inner>>) -> Response {
     axum::Json(lock(&inner.logs).calls.clone()).into_response()
+}
+
+async fn admin_endpoint_calls(State(inner): State<Arc<Inner>>) -> Response {
+    axum::Json(lock(&inner.logs).endpoint_counts()).into_response()
 }
 
 async fn admin_refused(State(inner): State<Arc<Inner>>) -> Response {
@@ -336,13 +439,32 @@ struct Incoming {
 }
 
 impl Incoming {
+    /// Path and query for the request log, with the value of every
+    /// `authorization` query parameter (a bce-auth-v1 signature sent in
+    /// the URL) replaced by `<redacted>`.
     fn path_and_query(&self) -> String {
         if self.raw_query.is_empty() {
-            self.raw_path.clone()
-        } else {
-            format!("{}?{}", self.raw_path, self.raw_query)
+            return self.raw_path.clone();
         }
+        let query = redact_query(&self.raw_query);
+        format!("{}?{}", self.raw_path, query)
     }
+}
+
+/// A raw query with `authorization` values (any case, percent-encoded or
+/// not) replaced by `<redacted>`.
+pub(crate) fn redact_query(raw: &str) -> String {
+    raw.split('&')
+        .map(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            if sign::percent_decode(key).eq_ignore_ascii_case("authorization") {
+                format!("{key}=<redacted>")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 async fn cloud(State(inner): State<Arc<Inner>>, req: Request) -> Response {
@@ -350,14 +472,29 @@ async fn cloud(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let provider = provider_of_path(&raw_path);
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(
-                json!({ "error": format!("request body unreadable or over {MAX_BODY} bytes") }),
-            ),
-        )
-            .into_response();
+    let body = match tokio::time::timeout(inner.read_timeout, axum::body::to_bytes(body, MAX_BODY))
+        .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                axum::Json(
+                    json!({ "error": format!("request body unreadable or over {MAX_BODY} bytes") }),
+                ),
+            )
+                .into_response();
+        }
+        Err(_) => {
+            let mut resp = (
+                StatusCode::REQUEST_TIMEOUT,
+                axum::Json(json!({ "error": "request body not received in time" })),
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            return resp;
+        }
     };
     let incoming = Incoming {
         method: parts.method,
@@ -367,6 +504,7 @@ async fn cloud(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         body,
     };
     let Some(provider) = provider else {
+        // Not a cloud path: logged, but no cloud's call.
         inner.log(RequestLogEntry {
             seq: 0,
             operation: "unknown".into(),
@@ -389,6 +527,25 @@ async fn cloud(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             .calls
             .entry(op.map(Op::name).unwrap_or("unknown").to_string())
             .or_insert(0) += 1;
+        let (method, path, read) = match op {
+            Some(op) => {
+                let (m, p) = op.endpoint();
+                (m.to_string(), p.to_string(), op.is_read())
+            }
+            None => (
+                incoming.method.to_string(),
+                "(no such operation)".to_string(),
+                incoming.method == http::Method::GET,
+            ),
+        };
+        let key = (
+            provider.as_str(),
+            access_key.clone().unwrap_or_default(),
+            method,
+            path,
+            read,
+        );
+        *logs.endpoints.entry(key).or_insert(0) += 1;
     }
     inner.log(RequestLogEntry {
         seq: 0,
@@ -692,12 +849,12 @@ fn authenticate_huawei(
             "x-sdk-date is more than 15 minutes off the server clock",
         ));
     }
-    // As the SDK does: an empty body always hashes as empty; otherwise an
-    // `X-Sdk-Content-Sha256` value (e.g. UNSIGNED-PAYLOAD) replaces the hash.
-    let payload_hash = match header(&req.headers, "x-sdk-content-sha256") {
-        Some(h) if !h.is_empty() && !req.body.is_empty() => h.to_string(),
-        _ => sign::sha256_hex(&req.body),
-    };
+    let payload_hash = sign::huawei_payload_hash(
+        &req.body,
+        header(&req.headers, "content-type"),
+        header(&req.headers, "x-sdk-content-sha256"),
+        &auth.signed_headers,
+    );
     let canonical = sign::huawei_canonical_request(
         req.method.as_str(),
         &sign::huawei_canonical_uri(&req.raw_path),
@@ -751,9 +908,21 @@ fn authenticate_baidu(
             "The Access Key ID you provided does not exist in our records.",
         ));
     };
-    let expires =
-        auth.timestamp.as_second() + i64::try_from(auth.expiration_seconds).unwrap_or(i64::MAX);
-    if now.as_second() > expires {
+    let max_expiration = state.settings.baidu_max_expiration_seconds;
+    if auth.expiration_seconds == 0 || auth.expiration_seconds > max_expiration {
+        return Err(ApiError::new(
+            400,
+            "InvalidHTTPAuthHeader",
+            format!(
+                "The HTTP authorization header is invalid: expirationPeriodInSeconds must be 1 to {max_expiration}."
+            ),
+        ));
+    }
+    // Checked: a bound set in a state file could still be huge.
+    let expires = i64::try_from(auth.expiration_seconds)
+        .ok()
+        .and_then(|e| auth.timestamp.as_second().checked_add(e));
+    if expires.is_none_or(|e| now.as_second() > e) {
         return Err(ApiError::new(
             400,
             "RequestExpired",
@@ -763,7 +932,9 @@ fn authenticate_baidu(
             ),
         ));
     }
-    if auth.timestamp.as_second() - now.as_second() > state.settings.max_clock_skew_seconds {
+    if auth.timestamp.as_second().saturating_sub(now.as_second())
+        > state.settings.max_clock_skew_seconds
+    {
         return Err(ApiError::new(
             400,
             "RequestExpired",

@@ -206,6 +206,39 @@ pub fn huawei_signature(secret_key: &str, string_to_sign: &str) -> String {
     ))
 }
 
+/// The literal a Huawei signer puts in `X-Sdk-Content-Sha256` for a body
+/// it does not hash.
+pub const HUAWEI_UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// The payload hash of a Huawei canonical request, computed as the official
+/// signer (huaweicloudsdkcore `Signer`) computes it: an empty body hashes as
+/// empty; `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` stands in for the hash
+/// only where the signer sends it, for a body whose `Content-Type` is
+/// neither `application/json` nor `application/bson`, and only when that
+/// header and `content-type` are both signed. Anything else is the SHA-256
+/// of the body received: a header value never vouches for a body, so a
+/// captured request replayed with another body fails verification.
+pub fn huawei_payload_hash(
+    body: &[u8],
+    content_type: Option<&str>,
+    content_sha256: Option<&str>,
+    signed_headers: &[String],
+) -> String {
+    if body.is_empty() {
+        return sha256_hex(b"");
+    }
+    let signed = |name: &str| signed_headers.iter().any(|h| h == name);
+    let unsigned_allowed = content_type.is_some_and(|ct| {
+        let ct = ct.trim().to_ascii_lowercase();
+        !ct.starts_with("application/json") && !ct.starts_with("application/bson")
+    }) && signed("content-type")
+        && signed("x-sdk-content-sha256");
+    match content_sha256.map(str::trim) {
+        Some(HUAWEI_UNSIGNED_PAYLOAD) if unsigned_allowed => HUAWEI_UNSIGNED_PAYLOAD.to_string(),
+        _ => sha256_hex(body),
+    }
+}
+
 /// Parse `YYYYMMDDTHHMMSSZ`.
 pub fn parse_sdk_date(value: &str) -> Option<jiff::Timestamp> {
     let dt = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", value.trim()).ok()?;
@@ -444,6 +477,45 @@ mod tests {
                 b"{\"Name\":\"test\",\"Id\":2}\n"
             ),
             "cecc2af119b18ab70b4d094c0750f3b42c02f254903179a0fc2cc72fc9db4f59"
+        );
+    }
+
+    #[test]
+    fn huawei_payload_hash_comes_from_the_body() {
+        let signed = s(&["content-type", "host", "x-sdk-content-sha256", "x-sdk-date"]);
+        let body = b"{\"a\":1}";
+        let real = sha256_hex(body);
+        // JSON body: the header never replaces the hash, whatever it says.
+        for claimed in [Some("UNSIGNED-PAYLOAD"), Some("deadbeef"), None] {
+            assert_eq!(
+                huawei_payload_hash(body, Some("application/json"), claimed, &signed),
+                real
+            );
+        }
+        // Non-JSON body with both headers signed: the SDK's unsigned payload.
+        assert_eq!(
+            huawei_payload_hash(body, Some("text/plain"), Some("UNSIGNED-PAYLOAD"), &signed),
+            "UNSIGNED-PAYLOAD"
+        );
+        // ...but not when the header itself is unsigned, and not for any
+        // other claimed value.
+        let unsigned = s(&["content-type", "host", "x-sdk-date"]);
+        assert_eq!(
+            huawei_payload_hash(
+                body,
+                Some("text/plain"),
+                Some("UNSIGNED-PAYLOAD"),
+                &unsigned
+            ),
+            real
+        );
+        assert_eq!(
+            huawei_payload_hash(body, Some("text/plain"), Some("deadbeef"), &signed),
+            real
+        );
+        assert_eq!(
+            huawei_payload_hash(b"", Some("text/plain"), Some("UNSIGNED-PAYLOAD"), &signed),
+            sha256_hex(b"")
         );
     }
 

@@ -98,9 +98,9 @@ pub struct SimSettings {
     pub huawei_port_max_groups: usize,
     /// Rules one Huawei group may hold (unverified; quota error beyond).
     pub huawei_group_max_rules: usize,
-    /// Create the four default rules Huawei adds to a new group (seed 003
-    /// shows them: ingress from the group itself and egress to anywhere,
-    /// IPv4 and IPv6).
+    /// Create the four default rules Huawei adds to a new group (the
+    /// update-group page's example shows them: ingress from the group
+    /// itself and egress to anywhere, IPv4 and IPv6).
     pub huawei_default_rules: bool,
     /// Groups one Baidu instance may hold.
     pub baidu_instance_max_groups: usize,
@@ -109,6 +109,16 @@ pub struct SimSettings {
     /// Maximum allowed difference between `X-Sdk-Date` and the clock, and
     /// between a Baidu timestamp in the future and the clock, in seconds.
     pub max_clock_skew_seconds: i64,
+    /// Longest bce-auth-v1 `expirationPeriodInSeconds` accepted. The docs
+    /// give the default (1800) but no maximum; one day is this simulator's
+    /// choice, so a captured request cannot be replayed for ever.
+    pub baidu_max_expiration_seconds: u64,
+    /// Whether the plain instance list (`GET /v2/instance`) fills
+    /// `nicInfo.securityGroups`. The field is documented as the union of
+    /// the primary and elastic NICs' groups and listByInstanceId's sample
+    /// fills it, but one sample of the plain list shows `[]`: unverified,
+    /// so a test can turn it off to check a client does not rely on it.
+    pub baidu_list_fills_nic_security_groups: bool,
 }
 
 impl Default for SimSettings {
@@ -120,6 +130,8 @@ impl Default for SimSettings {
             baidu_instance_max_groups: 10,
             baidu_max_rules_per_direction: 50,
             max_clock_skew_seconds: 15 * 60,
+            baidu_max_expiration_seconds: 24 * 60 * 60,
+            baidu_list_fills_nic_security_groups: true,
         }
     }
 }
@@ -154,6 +166,21 @@ pub struct HwPort {
     pub ip_address: String,
     #[serde(default)]
     pub instance_id: String,
+    #[serde(default)]
+    pub instance_type: String,
+    #[serde(default)]
+    pub description: String,
+    /// `ACTIVE`, `BUILD` or `DOWN`; when unset, `ACTIVE` for a port with a
+    /// `device_id` and `DOWN` for an unbound one (as the documented example
+    /// of an unbound port shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default = "default_true")]
+    pub admin_state_up: bool,
+    /// `binding:host_id` (visible to administrators only; empty here unless
+    /// a state sets it).
+    #[serde(default)]
+    pub binding_host_id: String,
     /// Ordered: earlier groups take precedence.
     #[serde(default)]
     pub security_groups: Vec<String>,
@@ -161,6 +188,22 @@ pub struct HwPort {
     pub created_at: String,
     #[serde(default)]
     pub updated_at: String,
+}
+
+impl HwPort {
+    /// Bound to a device (a server NIC) or not.
+    pub fn is_bound(&self) -> bool {
+        !self.device_id.is_empty()
+    }
+
+    /// The port's status as served.
+    pub fn status(&self) -> &str {
+        match &self.status {
+            Some(s) => s,
+            None if self.is_bound() => "ACTIVE",
+            None => "DOWN",
+        }
+    }
 }
 
 /// A Huawei security group rule.
@@ -307,7 +350,45 @@ pub struct BdInstance {
     pub internal_ip: String,
     #[serde(default = "default_status")]
     pub status: String,
-    /// In binding order.
+    /// The primary NIC's groups, in binding order (what
+    /// `GET /v2/securityGroup?instanceId=` and the bind calls act on).
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    /// Elastic NICs attached to the instance, each with its own groups.
+    #[serde(default)]
+    pub enis: Vec<BdEni>,
+    #[serde(default)]
+    pub zone_name: String,
+    #[serde(default)]
+    pub create_time: String,
+}
+
+impl BdInstance {
+    /// `nicInfo.securityGroups`: the primary NIC's groups, then each elastic
+    /// NIC's groups not already listed (a union, first occurrence kept).
+    pub fn nic_security_groups(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let all = self
+            .security_group_ids
+            .iter()
+            .chain(self.enis.iter().flat_map(|e| e.security_group_ids.iter()));
+        for g in all {
+            if !out.contains(g) {
+                out.push(g.clone());
+            }
+        }
+        out
+    }
+}
+
+/// A Baidu elastic network interface attached to an instance. Its groups are
+/// bound through the ENI service, not the BCC bind calls.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BdEni {
+    pub eni_id: String,
+    #[serde(default)]
+    pub name: String,
     #[serde(default)]
     pub security_group_ids: Vec<String>,
 }
@@ -349,7 +430,7 @@ impl SimState {
         if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| SimError::State(format!("JSON: {e}")))
         } else {
-            serde_yaml::from_str(text).map_err(|e| SimError::State(format!("YAML: {e}")))
+            serde_saphyr::from_str(text).map_err(|e| SimError::State(format!("YAML: {e}")))
         }
     }
 
@@ -386,6 +467,11 @@ impl SimState {
             mac_address: String::new(),
             ip_address: String::new(),
             instance_id: String::new(),
+            instance_type: String::new(),
+            description: String::new(),
+            status: None,
+            admin_state_up: true,
+            binding_host_id: String::new(),
             security_groups: groups.iter().map(|g| g.to_string()).collect(),
             created_at: String::new(),
             updated_at: String::new(),
@@ -432,7 +518,28 @@ impl SimState {
             internal_ip: String::new(),
             status: default_status(),
             security_group_ids: groups.iter().map(|g| g.to_string()).collect(),
+            enis: Vec::new(),
+            zone_name: String::new(),
+            create_time: String::new(),
         });
+        self
+    }
+
+    /// Attach an elastic NIC holding `groups` to an existing Baidu instance
+    /// (no-op when absent).
+    pub fn with_baidu_eni(mut self, instance_id: &str, eni_id: &str, groups: &[&str]) -> Self {
+        if let Some(i) = self
+            .baidu
+            .instances
+            .iter_mut()
+            .find(|i| i.id == instance_id)
+        {
+            i.enis.push(BdEni {
+                eni_id: eni_id.into(),
+                name: String::new(),
+                security_group_ids: groups.iter().map(|g| g.to_string()).collect(),
+            });
+        }
         self
     }
 
@@ -522,8 +629,57 @@ impl SimState {
                     ));
                 }
             }
+            for (j, eni) in inst.enis.iter().enumerate() {
+                if !ids.insert(eni.eni_id.as_str()) {
+                    return bad(format!(
+                        "baidu.instances[{i}].enis[{j}]: duplicate id {}",
+                        eni.eni_id
+                    ));
+                }
+                for g in &eni.security_group_ids {
+                    if !self.baidu.security_groups.iter().any(|x| &x.id == g) {
+                        return bad(format!(
+                            "baidu.instances[{i}].enis[{j}].securityGroupIds: unknown group {g}"
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Give every seeded object without a time one in its cloud's format
+    /// (`huawei_time` like `2023-05-10T01:35:02.000+00:00`, as the
+    /// documented examples show; `baidu_time` like `2024-09-13T06:25:19Z`).
+    /// An empty `updated_at` takes the object's `created_at`.
+    pub fn fill_missing_times(&mut self, huawei_time: &str, baidu_time: &str) {
+        fn fill(created: &mut String, updated: &mut String, now: &str) {
+            if created.is_empty() {
+                *created = now.to_string();
+            }
+            if updated.is_empty() {
+                *updated = created.clone();
+            }
+        }
+        for p in &mut self.huawei.ports {
+            fill(&mut p.created_at, &mut p.updated_at, huawei_time);
+        }
+        for g in &mut self.huawei.security_groups {
+            fill(&mut g.created_at, &mut g.updated_at, huawei_time);
+            for r in &mut g.rules {
+                fill(&mut r.created_at, &mut r.updated_at, huawei_time);
+            }
+        }
+        for g in &mut self.baidu.security_groups {
+            if g.created_time.is_empty() {
+                g.created_time = baidu_time.to_string();
+            }
+        }
+        for i in &mut self.baidu.instances {
+            if i.create_time.is_empty() {
+                i.create_time = baidu_time.to_string();
+            }
+        }
     }
 
     // ---- typed accessors used by tests and handlers
