@@ -61,6 +61,11 @@ pub enum CloudError {
     /// An answer came but could not be understood.
     #[error("could not decode response: {0}")]
     Decode(String),
+    /// A write not sent because the client's write gate was closed (a
+    /// leader that can no longer renew its Lease). Nothing reached the
+    /// cloud; never retried here.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 impl CloudError {
@@ -94,24 +99,82 @@ impl CloudError {
             | CloudError::VersionMismatch(d)
             | CloudError::Server(d) => Some(d),
             CloudError::Throttled { detail, .. } => Some(detail),
-            CloudError::Transport(_) | CloudError::Decode(_) => None,
+            CloudError::Transport(_) | CloudError::Decode(_) | CloudError::Fenced(_) => None,
+        }
+    }
+
+    /// What kind of failure this is, for code that decides by it.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CloudError::NotFound(_) => ErrorKind::NotFound,
+            CloudError::Conflict(_) => ErrorKind::Conflict,
+            CloudError::QuotaExceeded(_) => ErrorKind::QuotaExceeded,
+            CloudError::Throttled { .. } => ErrorKind::Throttled,
+            CloudError::Unauthorized(_) => ErrorKind::Unauthorized,
+            CloudError::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            CloudError::LastGroup(_) => ErrorKind::LastGroup,
+            CloudError::VersionMismatch(_) => ErrorKind::VersionMismatch,
+            CloudError::Server(_) => ErrorKind::Server,
+            CloudError::Transport(_) => ErrorKind::Transport,
+            CloudError::Decode(_) => ErrorKind::Decode,
+            CloudError::Fenced(_) => ErrorKind::Fenced,
         }
     }
 
     /// A stable label for metrics and condition reasons.
     pub fn reason(&self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+/// The kinds of [`CloudError`], without their details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    QuotaExceeded,
+    Throttled,
+    Unauthorized,
+    InvalidRequest,
+    LastGroup,
+    VersionMismatch,
+    Server,
+    Transport,
+    Decode,
+    Fenced,
+}
+
+impl ErrorKind {
+    /// The label metrics and condition reasons carry.
+    pub fn as_str(self) -> &'static str {
         match self {
-            CloudError::NotFound(_) => "NotFound",
-            CloudError::Conflict(_) => "Conflict",
-            CloudError::QuotaExceeded(_) => "QuotaExceeded",
-            CloudError::Throttled { .. } => "Throttled",
-            CloudError::Unauthorized(_) => "Unauthorized",
-            CloudError::InvalidRequest(_) => "InvalidRequest",
-            CloudError::LastGroup(_) => "LastGroup",
-            CloudError::VersionMismatch(_) => "VersionMismatch",
-            CloudError::Server(_) => "ServerError",
-            CloudError::Transport(_) => "Transport",
-            CloudError::Decode(_) => "Decode",
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::Conflict => "Conflict",
+            ErrorKind::QuotaExceeded => "QuotaExceeded",
+            ErrorKind::Throttled => "Throttled",
+            ErrorKind::Unauthorized => "Unauthorized",
+            ErrorKind::InvalidRequest => "InvalidRequest",
+            ErrorKind::LastGroup => "LastGroup",
+            ErrorKind::VersionMismatch => "VersionMismatch",
+            ErrorKind::Server => "ServerError",
+            ErrorKind::Transport => "Transport",
+            ErrorKind::Decode => "Decode",
+            ErrorKind::Fenced => "Fenced",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fenced_is_final_and_labelled() {
+        let e = CloudError::Fenced("attachPorts (POST) not sent".into());
+        assert!(!e.is_retryable());
+        assert_eq!(e.kind(), ErrorKind::Fenced);
+        assert_eq!(e.reason(), "Fenced");
+        assert!(e.detail().is_none());
+        assert!(e.to_string().starts_with("fenced: attachPorts"));
     }
 }

@@ -3,12 +3,15 @@
 //! paths or signing; nothing in here knows Kubernetes.
 //!
 //! Start-up builds one HTTP client ([`http::build_http_client`]) and calls
-//! [`connect`] once per cloud account. Each client signs every request
-//! (`huawei::sign`, `baidu::sign`), takes a token from the account's
-//! bucket ([`ratelimit`]), retries only what is safe to repeat ([`retry`]),
-//! and traces every call (provider, operation, status, latency, request id)
-//! at `debug` under a `cloud` span. Credentials never reach a log, an error
-//! or a `Debug` output.
+//! [`connect`] (or [`connect_with`]) once per cloud account. Both clients
+//! send every call through one transport: it takes a token from the
+//! account's bucket ([`ratelimit`]), asks the write gate before each
+//! attempt of a write ([`WriteGate`]), signs the request (`huawei::sign`,
+//! `baidu::sign`; the `Authorization` header marked sensitive), retries
+//! only what is safe to repeat ([`retry`]), and traces every call
+//! (provider, operation, status, latency, request id) at `debug` under a
+//! `cloud` span. Credentials never reach a log, an error or a `Debug`
+//! output.
 
 pub mod baidu;
 mod error;
@@ -19,13 +22,14 @@ pub mod ratelimit;
 pub mod retry;
 mod transport;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use error::{ApiErrorDetail, CloudError};
+pub use error::{ApiErrorDetail, CloudError, ErrorKind};
 
 use crate::model::{ObservedGroup, ObservedPort, ProviderKind, Rule};
 
@@ -81,15 +85,67 @@ pub fn endpoint_for(settings: &ProviderSettings) -> Result<String, CloudError> {
     })
 }
 
+/// Whether cloud writes may be sent now. The transport asks it right
+/// before each attempt of every call that may change the cloud (retries
+/// included, reads never); `false` fails the call with
+/// [`CloudError::Fenced`] before anything is sent. A leader that can no
+/// longer renew its Lease closes it at its deadline.
+pub type WriteGate = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// What [`connect_with`] takes beyond the account's settings.
+#[derive(Clone, Default)]
+pub struct ConnectOptions {
+    /// `None`: writes are always open.
+    pub write_gate: Option<WriteGate>,
+    /// `None`: [`retry::RetryPolicy::default`].
+    pub retry: Option<retry::RetryPolicy>,
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("write_gate", &self.write_gate.as_ref().map(|_| "set"))
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
 /// Build the client for one account. `http` is the shared client from
 /// [`http::build_http_client`]. Accounts with the same provider, endpoint
-/// and access key share one rate-limit bucket.
+/// and access key share one rate-limit bucket. Writes are always open; see
+/// [`connect_with`] for a write gate.
 pub fn connect(
     settings: &ProviderSettings,
     credentials: Credentials,
     http: reqwest::Client,
 ) -> Result<Arc<dyn CloudProvider>, CloudError> {
+    connect_with(settings, credentials, http, ConnectOptions::default())
+}
+
+/// [`connect`] with a retry policy other than the default (the one-shot
+/// CLI gives reads a time budget).
+pub fn connect_with_retry(
+    settings: &ProviderSettings,
+    credentials: Credentials,
+    http: reqwest::Client,
+    retry: retry::RetryPolicy,
+) -> Result<Arc<dyn CloudProvider>, CloudError> {
+    let options = ConnectOptions {
+        retry: Some(retry),
+        ..ConnectOptions::default()
+    };
+    connect_with(settings, credentials, http, options)
+}
+
+/// [`connect`], with `options` (retry policy, write gate).
+pub fn connect_with(
+    settings: &ProviderSettings,
+    credentials: Credentials,
+    http: reqwest::Client,
+    options: ConnectOptions,
+) -> Result<Arc<dyn CloudProvider>, CloudError> {
     let endpoint = endpoint_for(settings)?;
+    let retry = options.retry.clone().unwrap_or_default();
     if credentials.access_key.trim().is_empty() {
         return Err(settings_error("accessKey", "must not be empty"));
     }
@@ -119,16 +175,24 @@ pub fn connect(
                 .as_deref()
                 .filter(|p| !p.trim().is_empty())
                 .ok_or_else(|| settings_error("projectId", "required for Huawei"))?;
-            let mut client = huawei::HuaweiClient::new(&endpoint, project, credentials, http)?;
+            let mut client = huawei::HuaweiClient::new(&endpoint, project, credentials, http)?
+                .with_retry_policy(retry);
             if let Some(l) = limiter {
                 client = client.with_rate_limit(l);
+            }
+            if let Some(gate) = options.write_gate {
+                client = client.with_write_gate(gate);
             }
             Arc::new(client)
         }
         ProviderKind::Baidu => {
-            let mut client = baidu::BaiduClient::new(&endpoint, credentials, http)?;
+            let mut client =
+                baidu::BaiduClient::new(&endpoint, credentials, http)?.with_retry_policy(retry);
             if let Some(l) = limiter {
                 client = client.with_rate_limit(l);
+            }
+            if let Some(gate) = options.write_gate {
+                client = client.with_write_gate(gate);
             }
             Arc::new(client)
         }
@@ -176,10 +240,9 @@ pub struct NewGroup {
     pub tags: Vec<(String, String)>,
 }
 
-/// Tag key that marks a group as created by this controller; the value is
-/// the owning object's UID. Letters, digits and `-` only, which both clouds'
-/// tag-key rules accept.
-pub const OWNER_TAG: &str = "secgroup-owner";
+/// The owner tag's key, a domain fact the clients write on create;
+/// re-exported for callers that build [`NewGroup`]s.
+pub use crate::model::OWNER_TAG;
 
 /// Why one port of a batch call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,20 +290,60 @@ pub trait CloudProvider: Send + Sync {
     /// A port's (Huawei) or instance's (Baidu) groups in order; `None` if absent.
     async fn get_port(&self, id: &str) -> Result<Option<ObservedPort>, CloudError>;
 
+    /// Several groups at once with their rules (and `sgVersion` on
+    /// Baidu), keyed by id; absent groups are left out. The default reads
+    /// each distinct id once with [`Self::get_group`] (what Baidu needs:
+    /// see `BaiduClient::group_detail`); a client whose cloud lists groups
+    /// and rules by many ids (Huawei) overrides it to save calls. A wrapper
+    /// that forwards calls must forward this one too, or it reads one by
+    /// one.
+    async fn get_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, ObservedGroup>, CloudError> {
+        let ids: std::collections::BTreeSet<&String> = ids.iter().collect();
+        let mut found = BTreeMap::new();
+        for id in ids {
+            if let Some(group) = self.get_group(id).await? {
+                found.insert(group.id.clone(), group);
+            }
+        }
+        Ok(found)
+    }
+
     /// Several ports at once, keyed by id; absent ports are left out. The
     /// default reads them one by one; a client whose cloud can filter a
-    /// list by many ids (Huawei list ports) overrides it to save calls.
+    /// list by many ids (Huawei list ports, Baidu listByInstanceId)
+    /// overrides it to save calls.
     async fn get_ports(
         &self,
         ids: &[String],
-    ) -> Result<std::collections::BTreeMap<String, ObservedPort>, CloudError> {
-        let mut found = std::collections::BTreeMap::new();
+    ) -> Result<BTreeMap<String, ObservedPort>, CloudError> {
+        let mut found = BTreeMap::new();
         for id in ids {
             if let Some(port) = self.get_port(id).await? {
                 found.insert(port.id.clone(), port);
             }
         }
         Ok(found)
+    }
+
+    /// Every port (Huawei) or instance (Baidu) holding any of `group_ids`,
+    /// each with all its groups in the cloud's order, keyed by id, every
+    /// page. The default lists each group's members and reads them with
+    /// [`Self::get_ports`]; the clients override it with one filtered
+    /// list.
+    async fn ports_in_groups(
+        &self,
+        group_ids: &[String],
+    ) -> Result<BTreeMap<String, ObservedPort>, CloudError> {
+        let mut members = Vec::new();
+        for id in group_ids {
+            members.extend(self.list_group_ports(id).await?);
+        }
+        members.sort_unstable();
+        members.dedup();
+        self.get_ports(&members).await
     }
 
     /// Ids of every port (Huawei) or instance (Baidu) in the group, all pages.

@@ -1,7 +1,14 @@
 //! The Baidu AI Cloud BCC client: groups, rules (authorize/revoke with a
 //! deterministic `clientToken` and `sgVersion`), rule update/delete by id,
 //! per-instance bind/unbind and the batch bind/unbind, signed with
-//! bce-auth-v1, retried where safe, rate-limited per account.
+//! bce-auth-v1 and sent through the shared transport (retried where safe,
+//! rate-limited per account, writes behind the write gate).
+//!
+//! Bulk reads: instances by group (`GET /v2/instance?securityGroupIds=`)
+//! and by id (`POST /v2/instance/listByInstanceId`), at most 100 ids a call
+//! (comma-joined in the query, as the SDKs send them), with the
+//! per-instance read kept for instances that have elastic NICs (see
+//! `wire::InstanceWire::exact_groups`).
 //!
 //! Membership on Baidu is per instance: the "port" of the domain model is
 //! the instance id, and an instance's groups are a set (order and `index`
@@ -11,97 +18,68 @@
 pub mod sign;
 mod wire;
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
-use tracing::Instrument;
 
 pub use self::wire::ORDINARY_GROUP_TYPE;
 use self::wire::{
     BatchBindBody, BindBody, CreateGroupBody, CreateGroupResult, ErrorContext, GroupDetail,
-    GroupList, GroupWire, InstanceList, RuleBody, RuleWire, TagWire, UpdateRuleBody,
+    GroupList, GroupWire, InstanceIdsBody, InstanceList, InstanceWire, RuleBody, RuleWire, TagWire,
+    UpdateRuleBody,
 };
 use super::ratelimit::AccountLimiter;
-use super::retry::{self, Idempotency, RetryPolicy};
+use super::retry::{Idempotency, RetryPolicy};
 use super::transport::{
-    self, ApiRequest, Endpoint, Prepared, RawResponse, decode, invalid, put_header, require_id,
+    Answer, ApiRequest, Dialect, Markers, RawResponse, Transport, decode, invalid, put_header,
+    require_id, unique_ids,
 };
 use super::{
     BatchOutcome, CloudError, CloudProvider, Credentials, NewGroup, PortFailure, PortFailureKind,
+    WriteGate,
 };
 use crate::model::{ObservedGroup, ObservedPort, ProviderKind, Rule};
 
 /// Instances per batch bind/unbind call (no documented limit; the same
 /// chunk as Huawei's batch call keeps one failure's blast radius small).
 pub const MAX_BATCH_INSTANCES: usize = ProviderKind::MAX_BATCH_PORTS;
-/// Items asked for per list page unless set with [`BaiduClient::with_page_size`].
+/// Items asked for per list page unless set with
+/// [`BaiduClient::with_page_size`]: the most a page holds (`maxKeys`).
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+/// Most ids one instance read takes: `instanceIds` and `securityGroupIds`
+/// of `GET /v2/instance`, and the body of listByInstanceId.
+pub const MAX_IDS_PER_READ: usize = 100;
 
 /// The public endpoint of a region, e.g. `https://bcc.bj.baidubce.com`.
 pub fn default_endpoint(region: &str) -> String {
     format!("https://bcc.{region}.baidubce.com")
 }
 
-/// A Baidu BCC client for one account (AK/SK).
+/// Baidu's part of the shared call path: bce-auth-v1 over `host` and
+/// `x-bce-date` (and `content-type`, `content-length` with a body), and
+/// `{requestId,code,message}` errors read in the call's context.
 #[derive(Debug)]
-pub struct BaiduClient {
-    http: reqwest::Client,
-    endpoint: Endpoint,
-    credentials: Credentials,
-    limiter: Option<Arc<AccountLimiter>>,
-    retry: RetryPolicy,
-    page_size: u32,
-}
+struct BaiduDialect;
 
-/// The outcome of a rule change call, before settling.
-struct Change {
-    result: Result<RawResponse, CloudError>,
-    retried: bool,
-}
+impl Dialect for BaiduDialect {
+    const PROVIDER: &'static str = "baidu";
+    const REQUEST_ID_HEADER: &'static str = "x-bce-request-id";
+    type Context = ErrorContext;
 
-impl BaiduClient {
-    /// `endpoint` is `https://host[:port]`.
-    pub fn new(
-        endpoint: &str,
-        credentials: Credentials,
-        http: reqwest::Client,
-    ) -> Result<Self, CloudError> {
-        Ok(Self {
-            http,
-            endpoint: Endpoint::parse("endpoint", endpoint)?,
-            credentials,
-            limiter: None,
-            retry: RetryPolicy::default(),
-            page_size: DEFAULT_PAGE_SIZE,
-        })
-    }
-
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Share `limiter` (the account's token bucket) with this client.
-    pub fn with_rate_limit(mut self, limiter: Arc<AccountLimiter>) -> Self {
-        self.limiter = Some(limiter);
-        self
-    }
-
-    /// Items per list page (1 to 1000).
-    pub fn with_page_size(mut self, page_size: u32) -> Self {
-        self.page_size = page_size.clamp(1, 1000);
-        self
-    }
-
-    fn prepare(&self, req: &ApiRequest, now: Timestamp) -> Result<Prepared, CloudError> {
+    fn signed_headers(
+        &self,
+        host: &str,
+        credentials: &Credentials,
+        req: &ApiRequest,
+        now: Timestamp,
+    ) -> Result<HeaderMap, CloudError> {
         let date = sign::bce_date(now);
         let mut sent = vec![
-            ("host".to_string(), self.endpoint.host.clone()),
+            ("host".to_string(), host.to_string()),
             (sign::DATE_HEADER.to_string(), date.clone()),
         ];
         let mut listed = vec!["host", sign::DATE_HEADER];
@@ -119,65 +97,77 @@ impl BaiduClient {
                 headers: &sent,
             },
             sign::HeadersToSign::Listed(&listed),
-            &self.credentials,
+            credentials,
             now,
             sign::DEFAULT_EXPIRATION_SECS,
         );
         let mut headers = HeaderMap::new();
-        put_header(&mut headers, "host", &self.endpoint.host)?;
+        put_header(&mut headers, "host", host)?;
         put_header(&mut headers, "x-bce-date", &date)?;
         if let Some(length) = &length {
             put_header(&mut headers, "content-type", "application/json")?;
             put_header(&mut headers, "content-length", length)?;
         }
         put_header(&mut headers, "authorization", &authorization)?;
-        Ok(Prepared {
-            method: req.method.clone(),
-            url: self.endpoint.url(&req.path, &req.query),
-            headers,
-            body: req.body.clone(),
+        Ok(headers)
+    }
+
+    fn api_error(&self, response: &RawResponse, context: ErrorContext) -> CloudError {
+        wire::api_error(response, context)
+    }
+}
+
+/// A Baidu BCC client for one account (AK/SK).
+#[derive(Debug)]
+pub struct BaiduClient {
+    transport: Transport<BaiduDialect>,
+    page_size: u32,
+}
+
+impl BaiduClient {
+    /// `endpoint` is `https://host[:port]`.
+    pub fn new(
+        endpoint: &str,
+        credentials: Credentials,
+        http: reqwest::Client,
+    ) -> Result<Self, CloudError> {
+        Ok(Self {
+            transport: Transport::new(BaiduDialect, endpoint, credentials, http)?,
+            page_size: DEFAULT_PAGE_SIZE,
         })
     }
 
-    /// Send `req` (retrying as `idempotency` allows) and return a 2xx
-    /// answer, and whether an earlier attempt failed in a way that leaves
-    /// open whether it was applied.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.transport.set_retry_policy(retry);
+        self
+    }
+
+    /// Share `limiter` (the account's token bucket) with this client.
+    pub fn with_rate_limit(mut self, limiter: Arc<AccountLimiter>) -> Self {
+        self.transport.set_rate_limit(limiter);
+        self
+    }
+
+    /// Ask `gate` before sending each attempt of every write; closed, the
+    /// write fails with [`CloudError::Fenced`] and nothing is sent.
+    pub fn with_write_gate(mut self, gate: WriteGate) -> Self {
+        self.transport.set_write_gate(gate);
+        self
+    }
+
+    /// Items per list page (1 to 1000).
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size.clamp(1, 1000);
+        self
+    }
+
     async fn call_tracked(
         &self,
         req: &ApiRequest,
         idempotency: Idempotency,
         context: ErrorContext,
-    ) -> Change {
-        let retried = AtomicBool::new(false);
-        let span = tracing::debug_span!("cloud", provider = "baidu", operation = req.operation);
-        let result = retry::run(&self.retry, idempotency, |attempt| {
-            retried.store(attempt > 0, Ordering::Relaxed);
-            async move {
-                if let Some(limiter) = &self.limiter {
-                    limiter.acquire().await;
-                }
-                let prepared = self.prepare(req, Timestamp::now())?;
-                let response = transport::send(
-                    &self.http,
-                    "baidu",
-                    req.operation,
-                    "x-bce-request-id",
-                    prepared,
-                )
-                .await?;
-                if (200..300).contains(&response.status) {
-                    Ok(response)
-                } else {
-                    Err(wire::api_error(&response, context).into())
-                }
-            }
-        })
-        .instrument(span)
-        .await;
-        Change {
-            result,
-            retried: retried.load(Ordering::Relaxed),
-        }
+    ) -> Answer {
+        self.transport.call_tracked(req, idempotency, context).await
     }
 
     async fn call(
@@ -185,44 +175,31 @@ impl BaiduClient {
         req: &ApiRequest,
         idempotency: Idempotency,
     ) -> Result<RawResponse, CloudError> {
-        self.call_tracked(req, idempotency, ErrorContext::Other)
-            .await
-            .result
+        self.transport.call(req, idempotency).await
     }
 
-    /// Follow `nextMarker` while `isTruncated`, through every page.
+    /// Follow `nextMarker` while `isTruncated`, through every page of the
+    /// list `base` asks for (its filters; `maxKeys` and `marker` added).
     async fn list_all<T>(
         &self,
-        operation: &'static str,
-        path: &str,
-        filters: &[(&str, &str)],
+        base: ApiRequest,
         page: impl Fn(RawResponse) -> Result<(Vec<T>, bool, Option<String>), CloudError>,
     ) -> Result<Vec<T>, CloudError> {
+        let operation = base.operation;
         let mut items = Vec::new();
         let mut marker: Option<String> = None;
-        let mut seen = HashSet::new();
+        let mut markers = Markers::default();
         loop {
-            let mut req = ApiRequest::new(operation, Method::GET, path.to_string())
-                .query("maxKeys", self.page_size);
-            for (k, v) in filters {
-                req = req.query(k, v);
-            }
+            let mut req = base.clone().query("maxKeys", self.page_size);
             if let Some(m) = &marker {
                 req = req.query("marker", m);
             }
             // Reads are always safe to repeat.
-            let response = self.call(&req, Idempotency::Safe).await?;
+            let response = self.call(&req, Idempotency::Read).await?;
             let (batch, truncated, next) = page(response)?;
             items.extend(batch);
             match next.filter(|m| !m.is_empty()) {
-                Some(next) if truncated => {
-                    if !seen.insert(next.clone()) {
-                        return Err(CloudError::Decode(format!(
-                            "{operation}: page marker {next:?} came back twice; the list does not advance"
-                        )));
-                    }
-                    marker = Some(next);
-                }
+                Some(next) if truncated => marker = Some(markers.advance(operation, next)?),
                 None if truncated => {
                     return Err(CloudError::Decode(format!(
                         "{operation}: page is truncated but carries no nextMarker"
@@ -234,12 +211,19 @@ impl BaiduClient {
     }
 
     fn account(&self) -> &str {
-        &self.credentials.access_key
+        &self.transport.credentials().access_key
     }
 
     // -- groups ------------------------------------------------------------
 
     /// A group with its rules and `sgVersion`; `None` if it does not exist.
+    ///
+    /// Bulk reads of groups ([`CloudProvider::get_groups`]) keep one such
+    /// call per group: the list call's items (the SDKs'
+    /// `SecurityGroupModel`, like the list answer on the API page) carry
+    /// rules but no `sgVersion`, which the executor sends with every rule
+    /// change for the cloud's optimistic concurrency; only the detail
+    /// (`GetSecurityGroupDetailResult`) gives it.
     pub async fn group_detail(&self, group_id: &str) -> Result<Option<ObservedGroup>, CloudError> {
         require_id("groupId", group_id)?;
         let req = ApiRequest::new(
@@ -247,7 +231,7 @@ impl BaiduClient {
             Method::GET,
             format!("/v2/securityGroup/{group_id}"),
         );
-        match self.call(&req, Idempotency::Safe).await {
+        match self.call(&req, Idempotency::Read).await {
             Ok(r) => Ok(Some(
                 decode::<GroupDetail>(req.operation, &r)?
                     .into_group()
@@ -262,7 +246,15 @@ impl BaiduClient {
         &self,
         filters: &[(&str, &str)],
     ) -> Result<Vec<GroupWire>, CloudError> {
-        self.list_all("listSecurityGroups", "/v2/securityGroup", filters, |r| {
+        let mut base = ApiRequest::new(
+            "listSecurityGroups",
+            Method::GET,
+            "/v2/securityGroup".into(),
+        );
+        for (k, v) in filters {
+            base = base.query(k, v);
+        }
+        self.list_all(base, |r| {
             let list: GroupList = decode("listSecurityGroups", &r)?;
             Ok((list.security_groups, list.is_truncated, list.next_marker))
         })
@@ -475,24 +467,42 @@ impl BaiduClient {
         }
     }
 
-    /// Ids of the instances in a group (`GET /v2/instance?securityGroupIds=`,
-    /// all pages; the list-instances filter both SDKs expose).
+    /// Ids of the instances holding a group (see
+    /// [`CloudProvider::ports_in_groups`]).
     pub async fn group_instances(&self, group_id: &str) -> Result<Vec<String>, CloudError> {
         require_id("groupId", group_id)?;
-        self.list_all(
-            "listInstances",
-            "/v2/instance",
-            &[("securityGroupIds", group_id)],
-            |r| {
-                let list: InstanceList = decode("listInstances", &r)?;
-                Ok((
-                    list.instances.into_iter().map(|i| i.id).collect(),
-                    list.is_truncated,
-                    list.next_marker,
-                ))
-            },
-        )
+        Ok(self
+            .ports_in_groups(&[group_id.to_string()])
+            .await?
+            .into_keys()
+            .collect())
+    }
+
+    /// Every instance the instance list answers for `base`, all pages.
+    async fn instance_pages(&self, base: ApiRequest) -> Result<Vec<InstanceWire>, CloudError> {
+        let operation = base.operation;
+        self.list_all(base, |r| {
+            let list: InstanceList = decode(operation, &r)?;
+            Ok((list.instances, list.is_truncated, list.next_marker))
+        })
         .await
+    }
+
+    /// The listed instance's groups: as listed when that is exact
+    /// ([`InstanceWire::exact_groups`]), else read with the per-instance
+    /// call; `None` if it is gone by then.
+    async fn membership(
+        &self,
+        instance: InstanceWire,
+        wanted: &[String],
+    ) -> Result<Option<ObservedPort>, CloudError> {
+        match instance.exact_groups(wanted) {
+            Some(groups) => Ok(Some(ObservedPort {
+                id: instance.id,
+                groups,
+            })),
+            None => self.instance_groups(&instance.id).await,
+        }
     }
 
     fn bind_request(
@@ -776,6 +786,67 @@ impl CloudProvider for BaiduClient {
         self.instance_groups(id).await
     }
 
+    /// `POST /v2/instance/listByInstanceId`, [`MAX_IDS_PER_READ`] ids a
+    /// call, every page; instances with elastic NICs read exactly.
+    async fn get_ports(
+        &self,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, ObservedPort>, CloudError> {
+        let ids = unique_ids("instanceId", ids)?;
+        let mut found = BTreeMap::new();
+        for chunk in ids.chunks(MAX_IDS_PER_READ) {
+            let base = ApiRequest::new(
+                "listInstancesByIds",
+                Method::POST,
+                "/v2/instance/listByInstanceId".into(),
+            )
+            .read_only()
+            .json(&InstanceIdsBody {
+                instance_ids: chunk,
+            })?;
+            for instance in self.instance_pages(base).await? {
+                if chunk.binary_search(&instance.id).is_err() {
+                    continue;
+                }
+                if let Some(port) = self.membership(instance, &[]).await? {
+                    found.insert(port.id.clone(), port);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// `GET /v2/instance?securityGroupIds=` ([`MAX_IDS_PER_READ`] groups a
+    /// call, comma-joined), every page. The list matches the union over an
+    /// instance's NICs, so an instance with elastic NICs is read exactly,
+    /// and left out when only an elastic NIC holds the groups: membership
+    /// is the primary NIC's, which the bind calls change.
+    async fn ports_in_groups(
+        &self,
+        group_ids: &[String],
+    ) -> Result<BTreeMap<String, ObservedPort>, CloudError> {
+        let ids = unique_ids("securityGroupIds[]", group_ids)?;
+        // Each instance once, even when it shows up under several chunks.
+        let mut read: BTreeMap<String, Option<ObservedPort>> = BTreeMap::new();
+        for chunk in ids.chunks(MAX_IDS_PER_READ) {
+            let base = ApiRequest::new("listInstances", Method::GET, "/v2/instance".into())
+                .query("securityGroupIds", chunk.join(","));
+            for instance in self.instance_pages(base).await? {
+                if !read.contains_key(&instance.id) {
+                    let id = instance.id.clone();
+                    let port = self.membership(instance, chunk).await?;
+                    read.insert(id, port);
+                }
+            }
+        }
+        Ok(read
+            .into_values()
+            .flatten()
+            .filter(|p| p.groups.iter().any(|g| ids.binary_search(g).is_ok()))
+            .map(|p| (p.id.clone(), p))
+            .collect())
+    }
+
     async fn list_group_ports(&self, group_id: &str) -> Result<Vec<String>, CloudError> {
         self.group_instances(group_id).await
     }
@@ -985,7 +1056,7 @@ mod tests {
             name: "web".into(),
             description: "d".into(),
             vpc_id: None,
-            tags: vec![(crate::cloud::OWNER_TAG.into(), "uid-1".into())],
+            tags: vec![(crate::model::OWNER_TAG.into(), "uid-1".into())],
         };
         let err = c.create_group_request(&g, "t").unwrap_err();
         assert!(err.to_string().contains("vpcId"));
@@ -1027,6 +1098,7 @@ mod tests {
         let c = client();
         let req = c.bind_request("bind", "i-1", "g-1").unwrap();
         let prepared = c
+            .transport
             .prepare(&req, "2025-01-02T03:04:05Z".parse().unwrap())
             .unwrap();
         let auth = prepared.headers["authorization"].to_str().unwrap();
@@ -1043,6 +1115,7 @@ mod tests {
         assert_eq!(prepared.url, "http://127.0.0.1:9/v2/instance/i-1?bind=");
         let get = ApiRequest::new("x", Method::GET, "/v2/securityGroup".into());
         let prepared = c
+            .transport
             .prepare(&get, "2025-01-02T03:04:05Z".parse().unwrap())
             .unwrap();
         assert!(

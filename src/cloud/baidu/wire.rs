@@ -338,9 +338,93 @@ pub struct GroupList {
     pub next_marker: Option<String>,
 }
 
+/// `InstanceModel` as the instance reads (`GET /v2/instance`,
+/// `POST /v2/instance/listByInstanceId`) answer it: the fields a
+/// membership read needs.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InstanceWire {
     pub id: String,
+    /// How many elastic NICs the instance has (a string in the SDKs'
+    /// model); read loosely, see [`InstanceWire::elastic_nics`].
+    #[serde(default)]
+    pub eni_num: Option<serde_json::Value>,
+    #[serde(default)]
+    pub nic_info: Option<NicInfoWire>,
+}
+
+/// `NicInfo`: the primary NIC, with `securityGroups` documented as the
+/// short ids of the groups of the primary NIC plus the elastic NICs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NicInfoWire {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub security_groups: Vec<String>,
+    /// The same count as the instance's `eniNum` (a number here).
+    #[serde(default)]
+    pub eni_num: Option<serde_json::Value>,
+}
+
+/// A count sent as a number or as a string of digits; `None` for anything
+/// else.
+fn count(v: &serde_json::Value) -> Option<u64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl InstanceWire {
+    /// Whether the instance has elastic NICs: the instance model's
+    /// `eniNum` (top level, and again in `nicInfo`). `None` when the
+    /// answer carries no readable count.
+    pub fn elastic_nics(&self) -> Option<bool> {
+        let counts: Vec<u64> = [
+            self.eni_num.as_ref(),
+            self.nic_info.as_ref().and_then(|n| n.eni_num.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(count)
+        .collect();
+        if counts.is_empty() {
+            None
+        } else {
+            Some(counts.iter().any(|&n| n > 0))
+        }
+    }
+
+    /// The instance's groups, in binding order, when this list item gives
+    /// them exactly; `None` when they must be read with the per-instance
+    /// call (`GET /v2/securityGroup?instanceId=`).
+    ///
+    /// `nicInfo.securityGroups` is the union of the primary NIC's groups
+    /// and its elastic NICs' groups. The bind and unbind calls, and so the
+    /// membership this controller manages, act on the primary NIC only, so
+    /// the union is exact only for an instance the answer shows without
+    /// elastic NICs (`eniNum` 0); an instance with any, or one whose
+    /// answer does not say, is read exactly. The field must also be filled
+    /// in: every instance holds at least one group, and one documentation
+    /// sample of the plain list shows it empty, so an empty list (or, for
+    /// a list filtered by `securityGroupIds`, one holding none of `wanted`)
+    /// means "not given" and is read exactly too.
+    pub fn exact_groups(&self, wanted: &[String]) -> Option<Vec<String>> {
+        if self.elastic_nics() != Some(false) {
+            return None;
+        }
+        let groups = &self.nic_info.as_ref()?.security_groups;
+        let filled =
+            !groups.is_empty() && (wanted.is_empty() || groups.iter().any(|g| wanted.contains(g)));
+        filled.then(|| groups.clone())
+    }
+}
+
+/// `POST /v2/instance/listByInstanceId` body.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceIdsBody<'a> {
+    pub instance_ids: &'a [String],
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,8 +497,9 @@ const AUTH_CODES: &[&str] = &[
 ];
 
 /// What a call was doing, where a status means different things per call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ErrorContext {
+    #[default]
     Other,
     /// Unbinding: a non-auth 403 is the refusal to leave an instance with
     /// no group.
@@ -554,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_004_rule_round_trips() {
+    fn revoke_rule_example_round_trips() {
         let wire: RuleWire = serde_json::from_str(
             r#"{"remark":"Remarks","protocol":"tcp","portRange":"1-65535","direction":"ingress",
                 "sourceIp":"10.101.151.0/29","securityGroupRuleId":"r-1"}"#,
@@ -647,6 +732,43 @@ mod tests {
         }
         // Length prefixes keep ("ab","c") and ("a","bc") apart.
         assert_ne!(client_token(&["ab", "c"]), client_token(&["a", "bc"]));
+    }
+
+    #[test]
+    fn listed_instances_are_exact_only_without_elastic_nics() {
+        let read = |json: &str| -> InstanceWire { serde_json::from_str(json).unwrap() };
+        let wanted = ["g-1".to_string()];
+        let plain = read(
+            r#"{"id":"i-1","eniNum":"0","nicInfo":{"eniNum":0,"securityGroups":["g-2","g-1"]}}"#,
+        );
+        assert_eq!(plain.elastic_nics(), Some(false));
+        assert_eq!(plain.exact_groups(&wanted).unwrap(), ["g-2", "g-1"]);
+        assert_eq!(plain.exact_groups(&[]).unwrap(), ["g-2", "g-1"]);
+        // An elastic NIC, in either count: the union is not the membership.
+        for json in [
+            r#"{"id":"i-1","eniNum":"1","nicInfo":{"eniNum":1,"securityGroups":["g-1"]}}"#,
+            r#"{"id":"i-1","eniNum":"0","nicInfo":{"eniNum":2,"securityGroups":["g-1"]}}"#,
+            r#"{"id":"i-1","eniNum":3,"nicInfo":{"securityGroups":["g-1"]}}"#,
+        ] {
+            assert_eq!(read(json).elastic_nics(), Some(true), "{json}");
+            assert_eq!(read(json).exact_groups(&wanted), None, "{json}");
+        }
+        // No readable count: cannot tell, read exactly.
+        for json in [
+            r#"{"id":"i-1","nicInfo":{"securityGroups":["g-1"]}}"#,
+            r#"{"id":"i-1","eniNum":"","nicInfo":{"eniNum":null,"securityGroups":["g-1"]}}"#,
+            r#"{"id":"i-1","eniNum":-1,"nicInfo":{"securityGroups":["g-1"]}}"#,
+        ] {
+            assert_eq!(read(json).elastic_nics(), None, "{json}");
+            assert_eq!(read(json).exact_groups(&wanted), None, "{json}");
+        }
+        // The union left empty, or without the group the list was filtered
+        // by: not filled in.
+        let empty = read(r#"{"id":"i-1","eniNum":"0","nicInfo":{"securityGroups":[]}}"#);
+        assert_eq!(empty.exact_groups(&[]), None);
+        assert_eq!(plain.exact_groups(&["g-9".to_string()]), None);
+        let no_nic = read(r#"{"id":"i-1","eniNum":"0"}"#);
+        assert_eq!(no_nic.exact_groups(&[]), None);
     }
 
     #[test]

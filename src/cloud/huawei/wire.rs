@@ -68,7 +68,8 @@ pub struct PortGroupsOption<'a> {
     pub index: Option<u32>,
 }
 
-/// Seed 002: `{"ports":[{"id"}],"action":"add"|"remove"}`.
+/// Batch associate/disassociate body (at most 20 ports):
+/// `{"ports":[{"id"}],"action":"add"|"remove"}`.
 #[derive(Debug, Serialize)]
 pub struct InstanceActionBody<'a> {
     pub ports: Vec<PortRef<'a>>,
@@ -212,7 +213,8 @@ pub struct CreateGroupOption<'a> {
     pub tags: Vec<TagWire>,
 }
 
-/// Seed 003: `{"security_group":{"name"?,"description"?},"dry_run"?}`.
+/// Update security group body:
+/// `{"security_group":{"name"?,"description"?},"dry_run"?}`.
 #[derive(Debug, Serialize)]
 pub struct UpdateGroupBody<'a> {
     pub security_group: UpdateGroupOption<'a>,
@@ -237,6 +239,9 @@ pub struct UpdateGroupOption<'a> {
 #[derive(Debug, Deserialize)]
 pub struct RuleWire {
     pub id: String,
+    /// Present on every list and show answer; list rules needs it to tell
+    /// which group a rule is in.
+    pub security_group_id: Option<String>,
     pub description: Option<String>,
     pub direction: String,
     pub protocol: Option<String>,
@@ -247,6 +252,9 @@ pub struct RuleWire {
     pub remote_ip_prefix: Option<String>,
     pub remote_group_id: Option<String>,
     pub remote_address_group_id: Option<String>,
+    // `enabled` (default true; a console edit can disable a rule) is sent
+    // on every rule, but `crate::model::Rule` has no place for it yet; it
+    // is read here once the model carries it.
 }
 
 impl RuleWire {
@@ -384,7 +392,8 @@ pub struct BatchCreateRulesBody {
 // ---------------------------------------------------------------------------
 
 /// Either error body: v3 `{request_id,error_code,error_msg}` or the older
-/// `{code,message}` (seed 002), and the gateway's `{error_code,error_msg}`.
+/// `{code,message}` (the batch associate call's), and the gateway's
+/// `{error_code,error_msg}`.
 #[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
     request_id: Option<String>,
@@ -579,8 +588,9 @@ mod tests {
     }
 
     #[test]
-    fn rules_read_from_the_seed_normalize() {
-        // The first and third rules of seed 003's example answer.
+    fn rules_of_the_documented_example_normalize() {
+        // The first and third rules of the update security group call's
+        // example answer.
         let g: GroupBody = serde_json::from_str(
             r#"{"security_group":{"id":"69c9","name":"security_group_2","description":"modified description",
                "tags":[{"key":"secgroup-owner","value":"uid-1"}],
@@ -634,6 +644,7 @@ mod tests {
     fn bare(direction: &str) -> RuleWire {
         RuleWire {
             id: "x".into(),
+            security_group_id: None,
             description: None,
             direction: direction.into(),
             protocol: None,
