@@ -14,6 +14,53 @@ use crate::crd::schema_check::check_against_schema;
 use crate::crd::{CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupMembership};
 use crate::model::{DesiredState, FieldError, ObjectKey};
 
+/// Most `CloudAccount`s one run plans. Each account is resolved against
+/// every object of its namespace, so this keeps the work linear in the
+/// number of objects (and each account reads its cloud).
+pub const MAX_ACCOUNTS: usize = 100;
+
+/// The typed objects of each namespace, by reference.
+struct ByNamespace<'a> {
+    groups: BTreeMap<String, Vec<&'a SecurityGroup>>,
+    ports: BTreeMap<String, Vec<&'a PortSecurityGroups>>,
+    memberships: BTreeMap<String, Vec<&'a SecurityGroupMembership>>,
+}
+
+impl<'a> ByNamespace<'a> {
+    fn of(typed: &'a Typed) -> Self {
+        fn split<K: ResourceExt>(objects: &[K]) -> BTreeMap<String, Vec<&K>> {
+            let mut out: BTreeMap<String, Vec<&K>> = BTreeMap::new();
+            for o in objects {
+                out.entry(o.namespace().unwrap_or_default())
+                    .or_default()
+                    .push(o);
+            }
+            out
+        }
+        Self {
+            groups: split(&typed.groups),
+            ports: split(&typed.ports),
+            memberships: split(&typed.memberships),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn get(
+        &self,
+        namespace: &str,
+    ) -> (
+        &[&'a SecurityGroup],
+        &[&'a PortSecurityGroups],
+        &[&'a SecurityGroupMembership],
+    ) {
+        (
+            self.groups.get(namespace).map_or(&[], Vec::as_slice),
+            self.ports.get(namespace).map_or(&[], Vec::as_slice),
+            self.memberships.get(namespace).map_or(&[], Vec::as_slice),
+        )
+    }
+}
+
 /// One account, resolved, with no problems left.
 #[derive(Debug)]
 pub struct ResolvedAccount {
@@ -78,6 +125,28 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
     }
     if !errors.is_empty() {
         return Err(errors);
+    }
+    if typed.accounts.len() > MAX_ACCOUNTS {
+        let doc = typed.accounts.get(MAX_ACCOUNTS).and_then(|a| {
+            by_key.get(&ObjectKey::new(
+                "CloudAccount",
+                &a.namespace().unwrap_or_default(),
+                &a.name_any(),
+            ))
+        });
+        let message = format!(
+            "{} CloudAccounts; one run plans at most {MAX_ACCOUNTS} (split the manifests)",
+            typed.accounts.len()
+        );
+        return Err(vec![match doc {
+            Some(doc) => doc.error("", message),
+            None => ManifestError {
+                origin: None,
+                object: None,
+                field: None,
+                message,
+            },
+        }]);
     }
 
     // 2. Every accountRef names an account of its namespace.
@@ -148,29 +217,14 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
             errors.push(e);
         }
     };
+    // Each namespace's objects, once: an account is resolved against the
+    // objects of its namespace only, by reference.
+    let by_namespace = ByNamespace::of(&typed);
     for account in &typed.accounts {
         let ns = account.namespace().unwrap_or_default();
         let name = account.name_any();
         let account_key = ObjectKey::new("CloudAccount", &ns, &name);
-        let in_ns = |o_ns: Option<String>| o_ns.unwrap_or_default() == ns;
-        let groups: Vec<SecurityGroup> = typed
-            .groups
-            .iter()
-            .filter(|g| in_ns(g.namespace()))
-            .cloned()
-            .collect();
-        let ports: Vec<PortSecurityGroups> = typed
-            .ports
-            .iter()
-            .filter(|p| in_ns(p.namespace()))
-            .cloned()
-            .collect();
-        let memberships: Vec<SecurityGroupMembership> = typed
-            .memberships
-            .iter()
-            .filter(|m| in_ns(m.namespace()))
-            .cloned()
-            .collect();
+        let (groups, ports, memberships) = by_namespace.get(&ns);
         let settings = match account_settings(account) {
             Ok(s) => Some(s),
             Err(field_errors) => {
@@ -180,7 +234,7 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
                 None
             }
         };
-        let resolution = resolve(account, &groups, &ports, &memberships);
+        let resolution = resolve(account, groups, ports, memberships);
         belongs.extend(resolution.objects.iter().cloned());
         for (key, problems) in &resolution.problems {
             for fe in &problems.errors {

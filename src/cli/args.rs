@@ -1,7 +1,9 @@
 //! Flags of `plan` and `apply`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::cloud::retry::{RetryObserver, RetryPolicy};
 use crate::plan::PlanOptions;
 
 /// Where the cloud calls go.
@@ -63,6 +65,23 @@ pub struct ManifestArgs {
     /// more than this many memberships.
     #[arg(long, default_value_t = 20)]
     pub max_membership_removals: usize,
+
+    /// Reads the cloud answers with 5xx or 429, or whose connection fails,
+    /// are retried with backoff until this long after their first try
+    /// (`30s`, `2m`, `500ms`; `0s` gives reads 4 tries, as writes get).
+    /// Writes keep their own rules: a call is sent again only when that
+    /// is safe.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub read_retry_budget: Duration,
+
+    /// Delay before the first retry; each further one doubles, up to
+    /// `--retry-max-delay`, the upper half jittered.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    pub retry_base_delay: Duration,
+
+    /// Longest delay between two tries.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub retry_max_delay: Duration,
 }
 
 impl ManifestArgs {
@@ -71,11 +90,39 @@ impl ManifestArgs {
         self.cloud == CloudTarget::Sim || self.sim_state.is_some()
     }
 
+    /// The clients' retry policy: the default's write rules, the delays and
+    /// read budget given, and `observer` told of every retry.
+    pub fn retry_policy(&self, observer: RetryObserver) -> RetryPolicy {
+        RetryPolicy {
+            base_delay: self.retry_base_delay,
+            max_delay: self.retry_max_delay.max(self.retry_base_delay),
+            read_budget: Some(self.read_retry_budget).filter(|b| !b.is_zero()),
+            on_retry: Some(observer),
+            ..RetryPolicy::default()
+        }
+    }
+
     pub fn plan_options(&self) -> PlanOptions {
         PlanOptions {
             max_revoke_fraction: self.max_revoke_fraction,
             max_membership_removals: self.max_membership_removals,
         }
+    }
+}
+
+/// `500ms`, `30s`, `2m`: a whole number and a unit.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 2m)"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(format!("{s:?}: give a unit, ms, s or m (e.g. 30s)")),
     }
 }
 
@@ -164,5 +211,47 @@ mod tests {
             panic!("not apply")
         };
         assert!(a.manifests.uses_sim());
+    }
+
+    #[test]
+    fn retry_flags_make_the_clients_policy() {
+        let cli = Cli::try_parse_from(["x", "plan", "-f", "a"]).unwrap();
+        let Cmd::Plan(p) = cli.cmd else {
+            panic!("not plan")
+        };
+        let observer = RetryObserver::new(|_| {});
+        let policy = p.manifests.retry_policy(observer.clone());
+        assert_eq!(policy.read_budget, Some(Duration::from_secs(60)));
+        assert_eq!(policy.base_delay, Duration::from_millis(200));
+        assert_eq!(policy.max_delay, Duration::from_secs(5));
+        assert_eq!(policy.max_attempts, RetryPolicy::default().max_attempts);
+        assert_eq!(policy.on_retry, Some(observer.clone()));
+
+        let cli = Cli::try_parse_from([
+            "x",
+            "apply",
+            "-f",
+            "a",
+            "--read-retry-budget",
+            "0s",
+            "--retry-base-delay",
+            "2ms",
+            "--retry-max-delay",
+            "1m",
+        ])
+        .unwrap();
+        let Cmd::Apply(a) = cli.cmd else {
+            panic!("not apply")
+        };
+        let policy = a.manifests.retry_policy(observer);
+        assert_eq!(policy.read_budget, None, "0s: reads count attempts");
+        assert_eq!(policy.base_delay, Duration::from_millis(2));
+        assert_eq!(policy.max_delay, Duration::from_secs(60));
+        for bad in ["30", "s", "1h", "-1s", "1.5s"] {
+            assert!(
+                Cli::try_parse_from(["x", "plan", "-f", "a", "--read-retry-budget", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

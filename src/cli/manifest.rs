@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::yaml;
+use crate::crd::validate::{name_problem, namespace_problem, uid_problem};
+
 /// The API group/version of the custom resources.
 pub const API_VERSION: &str = "secgroup.io/v1alpha1";
 
@@ -210,19 +213,102 @@ fn is_manifest_name(path: &Path) -> bool {
     )
 }
 
+/// Largest manifest file read. The API server keeps an object under
+/// 1.5 MiB; a file may hold many objects.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// Most bytes of manifests one run reads, all files together.
+pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+/// Most objects (documents that are not empty) one run reads.
+pub const MAX_OBJECTS: usize = 10_000;
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Read `file` if it is within [`MAX_FILE_BYTES`] and the run within
+/// [`MAX_INPUT_BYTES`] (`total` counts what was read so far); its size is
+/// checked before its first byte is read.
+fn read_limited(file: &Path, total: &mut u64) -> Result<String, ManifestError> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| ManifestError::file(file, format!("cannot read: {e}"));
+    let too_big = |size: u64| {
+        ManifestError::file(
+            file,
+            format!(
+                "{} ({size} bytes): a manifest file may be at most {} (split it)",
+                mib(size),
+                mib(MAX_FILE_BYTES)
+            ),
+        )
+    };
+    let size = std::fs::metadata(file).map_err(cannot)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(too_big(size));
+    }
+    *total += size;
+    if *total > MAX_INPUT_BYTES {
+        return Err(ManifestError::file(
+            file,
+            format!(
+                "the manifests add up to more than {}, the most one run reads",
+                mib(MAX_INPUT_BYTES)
+            ),
+        ));
+    }
+    // The file may have grown since: never read past the limit.
+    let mut bytes = Vec::with_capacity(size as usize);
+    std::fs::File::open(file)
+        .map_err(cannot)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ManifestError::file(file, "cannot read: stream did not contain valid UTF-8"))
+}
+
 /// Read and check every document under `paths`. Objects without a namespace
 /// get `default_namespace`. Every error found is returned, not just the first.
 pub fn load(
     paths: &[PathBuf],
     default_namespace: &str,
 ) -> Result<Vec<Document>, Vec<ManifestError>> {
+    if let Some(problem) = namespace_problem(default_namespace) {
+        return Err(vec![ManifestError {
+            origin: None,
+            object: None,
+            field: Some("--namespace".into()),
+            message: problem,
+        }]);
+    }
     let files = collect_files(paths).map_err(|e| vec![e])?;
     let mut docs = Vec::new();
     let mut errors = Vec::new();
+    let mut total: u64 = 0;
     for file in &files {
-        match std::fs::read_to_string(file) {
-            Ok(text) => parse_file(file, &text, default_namespace, &mut docs, &mut errors),
-            Err(e) => errors.push(ManifestError::file(file, format!("cannot read: {e}"))),
+        let text = match read_limited(file, &mut total) {
+            Ok(text) => text,
+            Err(e) => {
+                let over_total = total > MAX_INPUT_BYTES;
+                errors.push(e);
+                if over_total {
+                    break;
+                }
+                continue;
+            }
+        };
+        parse_file(file, &text, default_namespace, &mut docs, &mut errors);
+        if docs.len() > MAX_OBJECTS {
+            errors.push(ManifestError::file(
+                file,
+                format!(
+                    "more than {MAX_OBJECTS} objects in the manifests read so far; \
+                     a run takes at most {MAX_OBJECTS} (split the manifests, e.g. per namespace)"
+                ),
+            ));
+            return Err(errors);
         }
     }
     check_duplicates(&docs, &mut errors);
@@ -247,47 +333,71 @@ pub fn parse_file(
             file: file.to_path_buf(),
             document: 1,
         };
-        match serde_json::from_str::<Value>(text) {
-            Ok(value) => push_document(source, value, default_namespace, docs, errors),
-            Err(e) => errors.push(ManifestError::document(
-                &source,
-                None,
-                format!("invalid JSON: {e}"),
-            )),
-        }
-        return;
-    }
-    for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let source = Origin {
-            file: file.to_path_buf(),
-            document: i + 1,
-        };
-        match <Value as serde::Deserialize>::deserialize(de) {
-            Ok(value) => push_document(source, value, default_namespace, docs, errors),
+        // serde_json refuses duplicate keys only into structs; a JSON
+        // manifest goes through the YAML reader (JSON is YAML) so a repeated
+        // key is found the same way.
+        match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => {}
             Err(e) => {
                 errors.push(ManifestError::document(
                     &source,
                     None,
-                    format!("invalid YAML: {e}"),
+                    format!("invalid JSON: {e}"),
                 ));
-                // After a syntax error the stream cannot be resynchronised.
-                break;
+                return;
             }
         }
+    }
+    let stream = yaml::read_stream(text);
+    for doc in stream.documents {
+        let source = Origin {
+            file: file.to_path_buf(),
+            document: doc.index,
+        };
+        push_document(source, doc, default_namespace, docs, errors);
+    }
+    // After a syntax error the stream cannot be resynchronised: the
+    // documents before it are checked, nothing after it.
+    if let Some(e) = stream.error {
+        let source = Origin {
+            file: file.to_path_buf(),
+            document: e.document,
+        };
+        let what = if is_json { "JSON" } else { "YAML" };
+        errors.push(ManifestError::document(
+            &source,
+            None,
+            format!("invalid {what}: {}", e.message),
+        ));
     }
 }
 
 fn push_document(
     source: Origin,
-    value: Value,
+    doc: yaml::YamlDocument,
     default_namespace: &str,
     docs: &mut Vec<Document>,
     errors: &mut Vec<ManifestError>,
 ) {
-    match envelope(source, value, default_namespace) {
-        Ok(Some(doc)) => docs.push(doc),
+    let duplicates = doc.duplicates;
+    match envelope(source.clone(), doc.value, default_namespace) {
+        Ok(Some(doc)) if duplicates.is_empty() => docs.push(doc),
+        Ok(Some(doc)) => {
+            for d in &duplicates {
+                errors.push(doc.error(d.field.clone(), d.to_string()));
+            }
+        }
         Ok(None) => {}
-        Err(e) => errors.push(e),
+        Err(e) => {
+            errors.push(e);
+            for d in &duplicates {
+                errors.push(ManifestError::document(
+                    &source,
+                    Some(&d.field),
+                    d.to_string(),
+                ));
+            }
+        }
     }
 }
 
@@ -364,6 +474,31 @@ fn envelope(
             });
         }
     };
+    // Names as the API server checks them: the owner tag of a created
+    // group is derived from `namespace/name`, which names one object only
+    // when neither part can hold a `/`.
+    let object = format!("{kind} {namespace}/{name}");
+    let invalid = |field: &str, message: String| ManifestError {
+        origin: Some(source.clone()),
+        object: Some(object.clone()),
+        field: Some(field.into()),
+        message,
+    };
+    if let Some(problem) = namespace_problem(&namespace) {
+        return Err(invalid("metadata.namespace", problem));
+    }
+    if let Some(problem) = name_problem(&name) {
+        return Err(invalid("metadata.name", problem));
+    }
+    match metadata.get("uid") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(uid)) => {
+            if let Some(problem) = uid_problem(uid) {
+                return Err(invalid("metadata.uid", problem));
+            }
+        }
+        Some(_) => return Err(invalid("metadata.uid", "must be a string".into())),
+    }
     metadata.insert("namespace".into(), Value::String(namespace.clone()));
 
     let doc = Document {
@@ -398,8 +533,11 @@ fn envelope(
     }
 }
 
+/// The same object twice, or two objects with one `metadata.uid` (the
+/// owner tag: the second would silently adopt the first one's group).
 fn check_duplicates(docs: &[Document], errors: &mut Vec<ManifestError>) {
     let mut seen: BTreeMap<(&str, &str, &str), &Origin> = BTreeMap::new();
+    let mut uids: BTreeMap<&str, &Document> = BTreeMap::new();
     for doc in docs {
         let key = (doc.kind.as_str(), doc.namespace.as_str(), doc.name.as_str());
         if let Some(first) = seen.get(&key) {
@@ -407,8 +545,22 @@ fn check_duplicates(docs: &[Document], errors: &mut Vec<ManifestError>) {
                 "metadata.name",
                 format!("the same object is also defined in {first}"),
             ));
-        } else {
-            seen.insert(key, &doc.origin);
+            continue;
+        }
+        seen.insert(key, &doc.origin);
+        if let Some(uid) = doc.body["metadata"]["uid"].as_str() {
+            if let Some(first) = uids.get(uid) {
+                errors.push(doc.error(
+                    "metadata.uid",
+                    format!(
+                        "{uid:?} is also the uid of {} ({}): every object needs its own",
+                        first.object(),
+                        first.origin
+                    ),
+                ));
+            } else {
+                uids.insert(uid, doc);
+            }
         }
     }
 }
@@ -477,6 +629,103 @@ mod tests {
         assert!(
             msg.starts_with("m.yaml (document 2): invalid YAML"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_names_file_object_field_and_both_lines() {
+        let (docs, errors) = parse(
+            "apiVersion: secgroup.io/v1alpha1\nkind: SecurityGroup\nmetadata: {name: web}\n\
+             spec:\n  rules:\n    - direction: ingress\n      remoteIpPrefix: 10.0.0.0/8\n\
+             \x20     protocol: tcp\n      remoteIpPrefix: 0.0.0.0/0\n",
+        );
+        assert!(
+            docs.is_empty(),
+            "a document with a repeated key is not used"
+        );
+        let msgs: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            [
+                "m.yaml (document 1): SecurityGroup default/web: spec.rules[0].remoteIpPrefix: \
+              duplicate key: given on line 7 and again on line 9; say it once"
+            ]
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("s.json");
+        std::fs::write(
+            &json,
+            "{\"apiVersion\": \"v1\", \"kind\": \"Secret\",\n \"metadata\": {\"name\": \"a\"},\n \"kind\": \"Secret\"}",
+        )
+        .unwrap();
+        let errors = load(&[json], "default").unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field.as_deref(), Some("kind"));
+        assert!(
+            errors[0].message.contains("line 1 and again on line 3"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn names_namespaces_and_uids_are_checked_as_the_api_server_does() {
+        let doc = |meta: &str| format!("apiVersion: v1\nkind: Secret\nmetadata: {meta}\n---\n");
+        let text: String = [
+            "{name: c, namespace: a/b}",
+            "{name: b/c, namespace: a}",
+            "{name: Keys}",
+            "{name: \"keys\\nfake\"}",
+            "{name: ok, uid: \"u\\u001b[2J\"}",
+            "{name: fine, namespace: team-a, uid: 0b9d2a5e-8c41-4f7e-9a3d-6e1f2c4b8a70}",
+        ]
+        .map(doc)
+        .concat();
+        let (docs, errors) = parse(&text);
+        let fields: Vec<(usize, &str)> = errors
+            .iter()
+            .map(|e| {
+                (
+                    e.origin.as_ref().map_or(0, |o| o.document),
+                    e.field.as_deref().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                (1, "metadata.namespace"),
+                (2, "metadata.name"),
+                (3, "metadata.name"),
+                (4, "metadata.name"),
+                (5, "metadata.uid"),
+            ]
+        );
+        assert_eq!(docs.len(), 1);
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("\"a/b\" is not a namespace name")
+        );
+
+        let bad_default = load(&[PathBuf::from("/nonexistent")], "Team_A").unwrap_err();
+        assert_eq!(bad_default[0].field.as_deref(), Some("--namespace"));
+    }
+
+    #[test]
+    fn two_objects_with_one_uid_are_refused() {
+        let (_, errors) = parse(
+            "apiVersion: secgroup.io/v1alpha1\nkind: SecurityGroup\nmetadata: {name: web, uid: u-1}\n---\n\
+             apiVersion: secgroup.io/v1alpha1\nkind: SecurityGroup\nmetadata: {name: db, uid: u-1}\n",
+        );
+        let msgs: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            [
+                "m.yaml (document 2): SecurityGroup default/db: metadata.uid: \"u-1\" is also the uid of \
+              SecurityGroup default/web (m.yaml (document 1)): every object needs its own"
+            ]
         );
     }
 

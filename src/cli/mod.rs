@@ -14,9 +14,11 @@
 pub mod accounts;
 pub mod args;
 pub mod credentials;
+pub mod escape;
 pub mod manifest;
 pub mod render;
 pub mod run;
+pub mod yaml;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,12 +26,16 @@ use std::process::ExitCode;
 pub use args::{ApplyArgs, CloudTarget, ManifestArgs, OutputFormat, PlanArgs};
 pub use run::Exit;
 
+use crate::cloud::retry::{RetryNotice, RetryObserver};
 use crate::cloud::{self, Credentials, ProviderSettings};
 use crate::model::ProviderKind;
+use crate::model::text::printable;
 use crate::sim::{self, SimHandle, SimOptions, SimState};
 use credentials::{CredentialSource, SecretStore};
+use escape::{PrintableWriter, Style};
 use render::AccountHeader;
 use run::{AccountRun, JsonApplyAccount, JsonApplyDocument, JsonPlanDocument, Planned};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// The simulator seed for `--cloud sim`, built in so the binary works from
 /// any directory.
@@ -76,6 +82,8 @@ struct Prepared {
     accounts: Vec<AccountRun>,
     /// A simulator this command started; stopped at the end.
     owned_sim: Option<SimHandle>,
+    /// Retries the clients are waiting out, for progress lines.
+    retries: UnboundedReceiver<RetryNotice>,
 }
 
 impl Prepared {
@@ -88,17 +96,64 @@ impl Prepared {
     }
 }
 
+/// Run `work`, printing each retry the clients report meanwhile on
+/// `err` (a read waiting out a failing cloud is otherwise silent for up
+/// to its whole budget).
+async fn with_retry_notices<T>(
+    retries: &mut UnboundedReceiver<RetryNotice>,
+    err: &mut (dyn Write + Send),
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => {
+                while let Ok(n) = retries.try_recv() {
+                    let _ = writeln!(err, "  {n}");
+                }
+                return out;
+            }
+            Some(n) = retries.recv() => {
+                let _ = writeln!(err, "  {n}");
+            }
+        }
+    }
+}
+
+/// One writer used from two places of one task in turn (progress lines
+/// and retry notices on stderr).
+struct SharedWriter<'a, 'w, 'o>(&'a std::sync::Mutex<&'w mut (dyn Write + Send + 'o)>);
+
+impl Write for SharedWriter<'_, '_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut w = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut w = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        w.flush()
+    }
+}
+
 /// Print errors found before any cloud call.
 fn report_errors(io: &mut Io<'_>, errors: impl IntoIterator<Item = impl std::fmt::Display>) {
     report(io, errors, "Nothing was applied: no cloud was called.");
 }
 
-/// Print errors, then `note` (what did or did not happen) once.
+/// Print errors, then `note` (what did or did not happen) once. An error
+/// may quote a manifest or a cloud answer: it is printed as one line.
 fn report(io: &mut Io<'_>, errors: impl IntoIterator<Item = impl std::fmt::Display>, note: &str) {
     let mut n = 0;
     for e in errors {
         n += 1;
-        let _ = writeln!(io.err, "error: {e}");
+        let _ = writeln!(io.err, "error: {}", printable(&e.to_string()));
     }
     if n > 0 {
         let _ = writeln!(io.err, "{note}");
@@ -233,6 +288,14 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
         _ => None,
     };
 
+    // Retries are reported as they happen (see `with_retry_notices`).
+    let (notify, retries) = tokio::sync::mpsc::unbounded_channel();
+    let retry = m.retry_policy(RetryObserver::new(move |n: &RetryNotice| {
+        // The receiver lives as long as the command; a send cannot fail
+        // before the clients are dropped.
+        let _ = notify.send(n.clone());
+    }));
+
     // One HTTP client for every account (connection reuse).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = match reqwest::Client::builder()
@@ -256,7 +319,7 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
             max_requests_per_second: s.max_requests_per_second.map(|n| n.get()),
         };
         let endpoint = cloud::endpoint_for(&settings);
-        let provider = cloud::connect(&settings, creds, http.clone());
+        let provider = cloud::connect_with_retry(&settings, creds, http.clone(), retry.clone());
         match (endpoint, provider) {
             (Ok(endpoint), Ok(provider)) => runs.push(AccountRun {
                 header: AccountHeader {
@@ -283,6 +346,7 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
     let prepared = Prepared {
         accounts: runs,
         owned_sim,
+        retries,
     };
     if !errors.is_empty() {
         report_errors(io, &errors);
@@ -291,15 +355,46 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
     Ok(prepared)
 }
 
+/// Run `f` with `io`'s writers escaping what is not printable (JSON on
+/// stdout keeps JSON escapes).
+async fn with_printable_output<F>(io: &mut Io<'_>, json: bool, f: F) -> Exit
+where
+    F: AsyncFnOnce(&mut Io<'_>) -> Exit,
+{
+    let style = if json { Style::Json } else { Style::Text };
+    let mut out = PrintableWriter::new(&mut *io.out, style);
+    let mut err = PrintableWriter::new(&mut *io.err, Style::Text);
+    let mut safe = Io {
+        out: &mut out,
+        err: &mut err,
+        env: io.env,
+        sim: io.sim,
+    };
+    f(&mut safe).await
+}
+
 /// `plan` with explicit writers, environment and simulator.
 pub async fn run_plan(args: &PlanArgs, io: &mut Io<'_>) -> Exit {
+    let json = args.manifests.output == OutputFormat::Json;
+    with_printable_output(io, json, async |io| plan_escaped(args, io).await).await
+}
+
+/// `apply` with explicit writers, environment and simulator.
+pub async fn run_apply(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
+    let json = args.manifests.output == OutputFormat::Json;
+    with_printable_output(io, json, async |io| apply_escaped(args, io).await).await
+}
+
+async fn plan_escaped(args: &PlanArgs, io: &mut Io<'_>) -> Exit {
     let m = &args.manifests;
     let mut prepared = match prepare(m, io).await {
         Ok(p) => p,
         Err(exit) => return exit,
     };
     let accounts = std::mem::take(&mut prepared.accounts);
-    let planned = match run::plan_all(accounts, &m.plan_options()).await {
+    let opts = m.plan_options();
+    let reading = run::plan_all(accounts, &opts);
+    let planned = match with_retry_notices(&mut prepared.retries, io.err, reading).await {
         Ok(p) => p,
         Err(errors) => {
             report(io, &errors, READ_ONLY);
@@ -321,7 +416,7 @@ pub async fn run_plan(args: &PlanArgs, io: &mut Io<'_>) -> Exit {
     let conflicts = run::conflict_errors(&planned);
     let exit = if !conflicts.is_empty() {
         for c in &conflicts {
-            let _ = writeln!(io.err, "error: conflict: {c}");
+            let _ = writeln!(io.err, "error: conflict: {}", printable(c));
         }
         Exit::Error
     } else if args.detailed_exitcode && planned.iter().any(|p| render::has_changes(&p.outcome)) {
@@ -332,8 +427,7 @@ pub async fn run_plan(args: &PlanArgs, io: &mut Io<'_>) -> Exit {
     prepared.finish(exit).await
 }
 
-/// `apply` with explicit writers, environment and simulator.
-pub async fn run_apply(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
+async fn apply_escaped(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
     let m = &args.manifests;
     let opts = m.plan_options();
     let mut prepared = match prepare(m, io).await {
@@ -341,45 +435,79 @@ pub async fn run_apply(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
         Err(exit) => return exit,
     };
     let accounts = std::mem::take(&mut prepared.accounts);
-    let planned: Vec<Planned> = match run::plan_all(accounts, &opts).await {
-        Ok(p) => p,
-        Err(errors) => {
-            report(io, &errors, READ_ONLY);
-            return prepared.finish(Exit::Error).await;
-        }
-    };
+    let reading = run::plan_all(accounts, &opts);
+    let planned: Vec<Planned> =
+        match with_retry_notices(&mut prepared.retries, io.err, reading).await {
+            Ok(p) => p,
+            Err(errors) => {
+                report(io, &errors, READ_ONLY);
+                return prepared.finish(Exit::Error).await;
+            }
+        };
     let table = m.output == OutputFormat::Table;
     if table {
         let _ = run::print_plans(io.out, &planned);
     }
+    // Objects that contradict each other make the manifests a plan error:
+    // a one-shot run applies all of them or nothing. (The controller holds
+    // only the conflicting pair and applies the rest.)
+    let conflicts = run::conflict_errors(&planned);
     let mut results = Vec::new();
     for p in &planned {
-        let progress: &mut (dyn Write + Send) = if table { &mut *io.out } else { &mut *io.err };
-        let _ = writeln!(
-            progress,
-            "\nApplying CloudAccount {}/{}:",
-            p.run.header.namespace, p.run.header.name
-        );
-        let applied = run::apply_one(p, &opts, progress).await;
+        if !conflicts.is_empty() {
+            results.push(run::Applied {
+                passes: Vec::new(),
+                verify: Ok(p.outcome.clone()),
+            });
+            continue;
+        }
+        let applied = if table {
+            let _ = writeln!(
+                io.out,
+                "\nApplying CloudAccount {}/{}:",
+                p.run.header.namespace, p.run.header.name
+            );
+            let applying = run::apply_one(p, &opts, &mut *io.out);
+            with_retry_notices(&mut prepared.retries, &mut *io.err, applying).await
+        } else {
+            // Progress and retries share stderr.
+            let err = std::sync::Mutex::new(&mut *io.err);
+            let _ = writeln!(
+                SharedWriter(&err),
+                "\nApplying CloudAccount {}/{}:",
+                p.run.header.namespace,
+                p.run.header.name
+            );
+            let mut progress = SharedWriter(&err);
+            let applying = run::apply_one(p, &opts, &mut progress);
+            with_retry_notices(&mut prepared.retries, &mut SharedWriter(&err), applying).await
+        };
         let summary: &mut (dyn Write + Send) = if table { &mut *io.out } else { &mut *io.err };
         let _ = run::write_apply_summary(summary, p, &applied);
         results.push(applied);
     }
-    let conflicts = run::conflict_errors(&planned);
-    for c in &conflicts {
-        let _ = writeln!(io.err, "error: conflict (not applied): {c}");
-    }
-    let failed: Vec<String> = planned
-        .iter()
-        .zip(&results)
-        .filter(|(_, a)| !run::applied_ok(a))
-        .map(|(p, _)| {
-            format!(
-                "CloudAccount {}/{}",
-                p.run.header.namespace, p.run.header.name
-            )
-        })
-        .collect();
+    let failed: Vec<String> = if conflicts.is_empty() {
+        planned
+            .iter()
+            .zip(&results)
+            .filter(|(_, a)| !run::applied_ok(a))
+            .map(|(p, _)| {
+                format!(
+                    "CloudAccount {}/{}",
+                    p.run.header.namespace, p.run.header.name
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    report(
+        io,
+        conflicts
+            .iter()
+            .map(|c| format!("conflict (not applied): {c}")),
+        "Nothing was applied: objects in the manifests contradict each other (see above); the cloud was only read.",
+    );
     for f in &failed {
         let _ = writeln!(
             io.err,

@@ -1,5 +1,9 @@
 //! How plans, reports and progress look: a table for people, JSON for
 //! pipelines, one line per executed operation.
+//!
+//! Ids, descriptions, messages and errors come from manifests and clouds;
+//! every cell and line built from them is made [`printable`] here, so none
+//! can break a line of its own (`escape` handles the rest of the stream).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -7,6 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::model::text::printable;
 use crate::model::{GroupHandle, ObjectKey, Operation, Plan, ProviderKind, Step};
 use crate::plan::{Conflict, ObjectReport, PlanOutcome, Withheld};
 use crate::reconcile::{ExecuteReport, StepError};
@@ -98,6 +103,10 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// The group, port or id an operation acts on.
 pub fn target(op: &Operation) -> String {
+    printable(&raw_target(op)).into_owned()
+}
+
+fn raw_target(op: &Operation) -> String {
     match op {
         Operation::CreateGroup { owner, .. } => format!("<new {}>", owner.name),
         Operation::UpdateGroup { group, .. } | Operation::DeleteGroup { group } => group.clone(),
@@ -113,6 +122,10 @@ pub fn target(op: &Operation) -> String {
 
 /// A few words for a progress line: `20 ports`, `3 rules`.
 pub fn brief(op: &Operation) -> String {
+    printable(&raw_brief(op)).into_owned()
+}
+
+fn raw_brief(op: &Operation) -> String {
     match op {
         Operation::CreateGroup { name, .. } => format!("name {name:?}"),
         Operation::UpdateGroup { .. } => "name/description".into(),
@@ -132,6 +145,13 @@ pub fn brief(op: &Operation) -> String {
 
 /// The detail column: one or more lines saying exactly what changes.
 pub fn detail(op: &Operation) -> Vec<String> {
+    raw_detail(op)
+        .into_iter()
+        .map(|line| printable(&line).into_owned())
+        .collect()
+}
+
+fn raw_detail(op: &Operation) -> Vec<String> {
     match op {
         Operation::CreateGroup {
             name,
@@ -297,7 +317,8 @@ pub fn write_reports(
             } else {
                 format!(" [{}]", changes_text(changes))
             };
-            writeln!(w, "    {}: {}{what}", short(k), withheld_text(wh))?;
+            let line = format!("{}: {}{what}", short(k), withheld_text(wh));
+            writeln!(w, "    {}", printable(&line))?;
         }
     }
     let conflicts: Vec<_> = reports
@@ -307,7 +328,8 @@ pub fn write_reports(
     if !conflicts.is_empty() {
         writeln!(w, "  Conflicts (neither side is changed):")?;
         for (k, c) in conflicts {
-            writeln!(w, "    {}: {}", short(k), conflict_text(c))?;
+            let line = format!("{}: {}", short(k), conflict_text(c));
+            writeln!(w, "    {}", printable(&line))?;
         }
     }
     let warnings: Vec<_> = reports
@@ -317,7 +339,8 @@ pub fn write_reports(
     if !warnings.is_empty() {
         writeln!(w, "  Warnings:")?;
         for (k, m) in warnings {
-            writeln!(w, "    {}: {m}", short(k))?;
+            let line = format!("{}: {m}", short(k));
+            writeln!(w, "    {}", printable(&line))?;
         }
     }
     Ok(())
@@ -442,7 +465,11 @@ pub fn json_results(pass: usize, report: &ExecuteReport) -> Vec<JsonStepResult> 
         kind: r.step.op.kind(),
         target: target(&r.step.op),
         status: if r.result.is_ok() { "ok" } else { "failed" },
-        error: r.result.as_ref().err().map(ToString::to_string),
+        error: r
+            .result
+            .as_ref()
+            .err()
+            .map(|e| printable(&e.to_string()).into_owned()),
     });
     let first_skipped = report.results.len();
     let skipped = report
@@ -480,7 +507,11 @@ pub fn progress_start(index: usize, total: usize, step: &Step) -> String {
 pub fn progress_end(result: &Result<(), StepError>, elapsed: Duration) -> String {
     match result {
         Ok(()) => format!(" ok ({}ms)", elapsed.as_millis()),
-        Err(e) => format!(" FAILED ({}ms): {e}", elapsed.as_millis()),
+        Err(e) => format!(
+            " FAILED ({}ms): {}",
+            elapsed.as_millis(),
+            printable(&e.to_string())
+        ),
     }
 }
 
@@ -710,6 +741,14 @@ mod tests {
         assert_eq!(
             progress_end(&err, Duration::from_millis(5)),
             " FAILED (5ms): transport error: connection refused"
+        );
+        // A cloud's message is one line, whatever it holds.
+        let err = Err(StepError::Cloud(crate::cloud::CloudError::Transport(
+            "reset\n[4/4] deleteGroup sg-1 ... ok\u{1b}[2K".into(),
+        )));
+        assert_eq!(
+            progress_end(&err, Duration::from_millis(5)),
+            " FAILED (5ms): transport error: reset\\n[4/4] deleteGroup sg-1 ... ok\\u{1b}[2K"
         );
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::render::{self, AccountHeader, JsonAccountPlan, JsonStepResult};
 use crate::cloud::CloudProvider;
 use crate::model::DesiredState;
+use crate::model::text::printable;
 use crate::plan::{PlanOptions, PlanOutcome};
 use crate::reconcile::{ExecEvent, ExecuteReport, Observation, SyncError, execute, observe};
 
@@ -61,8 +62,10 @@ pub async fn plan_all(
                 outcome,
             }),
             Err(e) => errors.push(format!(
-                "CloudAccount {}/{}: {e}",
-                run.header.namespace, run.header.name
+                "CloudAccount {}/{}: {}",
+                run.header.namespace,
+                run.header.name,
+                printable(&e.to_string())
             )),
         }
     }
@@ -92,20 +95,20 @@ pub fn print_plans(w: &mut dyn Write, planned: &[Planned]) -> io::Result<()> {
         }
         writeln!(w, "{}", p.run.header.title())?;
         for (owner, id) in &p.observation.found_by_tag {
-            writeln!(
-                w,
-                "  {}/{} was created earlier as {id} (found by its owner tag)",
+            let line = format!(
+                "{}/{} was created earlier as {id} (found by its owner tag)",
                 owner.kind, owner.name
-            )?;
+            );
+            writeln!(w, "  {}", printable(&line))?;
         }
         for (owner, ids) in &p.observation.duplicates {
-            writeln!(
-                w,
-                "  warning: {}/{} has duplicate groups in the cloud: {} (not touched; delete them by hand)",
+            let line = format!(
+                "warning: {}/{} has duplicate groups in the cloud: {} (not touched; delete them by hand)",
                 owner.kind,
                 owner.name,
                 ids.join(", ")
-            )?;
+            );
+            writeln!(w, "  {}", printable(&line))?;
         }
         render::write_plan_table(w, &p.outcome.plan)?;
         render::write_reports(w, &p.outcome.reports)?;
@@ -309,22 +312,22 @@ pub fn write_apply_summary(
         } else {
             String::new()
         };
-        writeln!(
-            w,
+        let line = format!(
             "{name}: {ok} of {ran} operations succeeded{passes}{}.",
             if created.is_empty() {
                 String::new()
             } else {
                 format!("; created {}", created.join(", "))
             }
-        )?;
+        );
+        writeln!(w, "{}", printable(&line))?;
         if let (Some(failed), Some(last)) = (applied.failed(), applied.passes.last()) {
             let total = failed.index + 1 + last.skipped.len();
             let err = failed
                 .result
                 .as_ref()
                 .err()
-                .map(ToString::to_string)
+                .map(|e| printable(&e.to_string()).into_owned())
                 .unwrap_or_default();
             writeln!(
                 w,
@@ -365,6 +368,6 @@ pub fn write_apply_summary(
             o.plan.steps.len(),
             summary_text(&o.plan)
         ),
-        Err(e) => writeln!(w, "  Could not verify: {e}"),
+        Err(e) => writeln!(w, "  Could not verify: {}", printable(e)),
     }
 }

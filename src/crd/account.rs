@@ -100,6 +100,7 @@ pub struct CloudAccountStatus {
     pub observed_generation: Option<i64>,
     /// kstatus conditions: `Ready`, `Reconciling`, `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// When the account's objects were last compared with the cloud.
@@ -107,6 +108,7 @@ pub struct CloudAccountStatus {
     pub last_sync_time: Option<Time>,
     /// The last plan for the whole account, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16))]
     pub last_plan: Option<BTreeMap<String, u32>>,
 }
 

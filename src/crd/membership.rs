@@ -90,12 +90,16 @@ pub struct SecurityGroupMembershipSpec {
     )]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("securityGroupId is immutable"))]
     pub security_group_id: Option<String>,
-    /// Port ids (Huawei) or instance ids (Baidu); any number.
+    /// Port ids (Huawei) or instance ids (Baidu); at most 10,000 (which
+    /// keeps the object well inside the API server's size limit).
     #[serde(default)]
-    #[schemars(inner(
-        length(min = 1, max = 128),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    ))]
+    #[schemars(
+        length(max = 10000),
+        inner(
+            length(min = 1, max = 128),
+            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+        )
+    )]
     #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
     pub ports: Vec<String>,
     /// `Additive` (default) or `Exclusive`.
@@ -116,10 +120,12 @@ pub struct SecurityGroupMembershipStatus {
     pub observed_generation: Option<i64>,
     /// kstatus conditions: `Ready`, `Reconciling`, `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// The cloud id of the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub security_group_id: Option<String>,
     /// Every port this object has listed and not yet removed from the
     /// group. `Additive` removes a port only when it is in here and no
@@ -132,6 +138,7 @@ pub struct SecurityGroupMembershipStatus {
     pub last_sync_time: Option<Time>,
     /// The last plan for this object, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16))]
     pub last_plan: Option<BTreeMap<String, u32>>,
 }
 

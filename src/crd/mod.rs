@@ -29,25 +29,26 @@
 //! | | `maxRequestsPerSecond` | client default; 1-10000 |
 //! | SecurityGroup | `accountRef.name` | required, immutable |
 //! | | `groupId` | absent: the controller creates the group |
-//! | | `name` | `metadata.name`; 1-64 of letters, digits, `_-.` |
-//! | | `description` | empty; ≤255, no `<` `>` |
+//! | | `name` | `metadata.name` when created, the cloud's when adopted; 1-64 of letters, digits, `_-.` |
+//! | | `description` | empty when created, the cloud's when adopted; ≤255, no `<` `>`, no control characters |
 //! | | `vpcId` | none (Baidu needs it to create) |
 //! | | `rules` | absent: rules not managed; present: authoritative |
 //! | | `deletionPolicy` | `Delete` when created, `Retain` when adopted |
 //! | rule | `direction` | required, `ingress` \| `egress` |
 //! | | `protocol` | `all`; `tcp` `udp` `icmp` `icmpv6` `all` or 0-255 |
-//! | | `ports` | all ports (also empty, `all`, `any`, `*`, `-1`, `0-65535`); `80`, `8000-9000`, Huawei also `22,80,443`; ports 1-65535, ranges low-high; tcp/udp only |
+//! | | `ports` | all ports (also `all`, `any`, `*`, `-1`, `0-65535`; not `""`); `80`, `8000-9000`, Huawei also `22,80,443`; ports 1-65535, ranges low-high; tcp/udp only |
 //! | | `ethertype` | `IPv4`, or `IPv6` when the remote prefix is IPv6 or the protocol is `icmpv6` |
+//! | | `remoteIpPrefix` | an address or CIDR; no IPv4 part with a leading zero (`010.0.0.0/8` is refused, not read as `10.0.0.0/8`) |
 //! | | remote | exactly one of `remoteIpPrefix`, `remoteGroupRef.name`, `remoteGroupId`, `remoteAddressGroupId` |
 //! | | `action` | `allow` (Huawei only) |
 //! | | `priority` | 1 (Huawei only; 1-100) |
-//! | | `description` | empty; ≤255, no `<` `>` (Baidu: part of the rule's identity) |
+//! | | `description` | empty; ≤255, no `<` `>`, no control characters (Baidu: part of the rule's identity) |
 //! | | (rules) | at most 200; rules equal after normalization are rejected |
 //! | PortSecurityGroups | `accountRef.name`, `portId` | required, immutable |
 //! | | `securityGroups` | 1-100 entries of `{name}` xor `{id}`, no repeats |
 //! | | `deletionPolicy` | `Retain` |
 //! | SecurityGroupMembership | `securityGroupRef.name` xor (`accountRef.name` + `securityGroupId`) | required, immutable |
-//! | | `ports` | empty |
+//! | | `ports` | empty; at most 10,000 |
 //! | | `policy` | `Additive` |
 //! | | `deletionPolicy` | `Retain` (our choice: deleting a membership object leaves the ports in the group unless it says `Delete`) |
 //!
@@ -74,10 +75,12 @@
 pub mod account;
 pub mod conditions;
 pub mod membership;
+pub mod nodes;
 pub mod port_security_groups;
 pub mod resolve;
 pub mod schema_check;
 pub mod security_group;
+pub mod selector;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -193,8 +196,11 @@ pub fn crds_yaml() -> String {
     let mut out = String::new();
     for crd in all_crds() {
         out.push_str("---\n");
-        // Serializing a CRD (plain data, string keys) cannot fail.
-        out.push_str(&serde_yaml::to_string(&crd).unwrap_or_default());
+        // Serializing a CRD (plain data, string keys) cannot fail. Long
+        // strings (descriptions, patterns, CEL rules) stay on one line, as
+        // reviewers grep for them.
+        let options = serde_saphyr::ser_options! { folded_wrap_chars: usize::MAX };
+        out.push_str(&serde_saphyr::to_string_with_options(&crd, options).unwrap_or_default());
     }
     out
 }

@@ -123,19 +123,24 @@ pub struct PortSecurityGroupsStatus {
     pub observed_generation: Option<i64>,
     /// kstatus conditions: `Ready`, `Reconciling`, `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// The cloud ids `spec.securityGroups` resolved to, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 128)))]
     pub security_group_ids: Vec<String>,
-    /// The port's groups in the cloud, in the cloud's order, as last read.
+    /// The port's groups in the cloud, in the cloud's order, as last read
+    /// (neither cloud lets a port hold more than 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 128)))]
     pub current_groups: Vec<String>,
     /// When the port was last compared with the cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
     /// The last plan for this object, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16))]
     pub last_plan: Option<BTreeMap<String, u32>>,
 }
 

@@ -17,6 +17,9 @@
 //!   itself in this desired state (so the plan creates it), otherwise it is
 //!   "has no groupId yet". This is computed to a fixed point, so a group
 //!   left out makes the objects that need its id wait too.
+//! - Name and description: from the spec, defaulting to `metadata.name`
+//!   and empty; for a group adopted by `spec.groupId`, a field the spec
+//!   leaves out is not managed ([`UnmanagedFields`]).
 //! - `owner_uid`: `metadata.uid`, or for objects without one (manifests of
 //!   the one-shot CLI) a UUID v5 of `namespace/name` (see [`owner_uid`]).
 //! - Mode and mass-change from annotations (see [`super::validate::intent_of`]).
@@ -41,7 +44,7 @@ use uuid::Uuid;
 
 use crate::model::{
     DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredState, FieldError, GroupDeletion,
-    GroupHandle, MembershipPolicy, ObjectKey, ProviderKind,
+    GroupHandle, MembershipPolicy, ObjectKey, ProviderKind, UnmanagedFields,
 };
 
 use super::validate::{
@@ -98,6 +101,14 @@ pub fn account_settings(account: &CloudAccount) -> Result<AccountSettings, Vec<F
 /// The UID to tag a created group with: `metadata.uid`, or when absent a
 /// UUID v5 of `namespace/name` in the namespace `v5(DNS, "secgroup.io")`,
 /// so repeated CLI runs over the same manifests find the same group.
+///
+/// `namespace/name` names one object only because validation holds the
+/// namespace to a DNS-1123 label and the name to a DNS-1123 subdomain,
+/// neither of which can hold a `/`: the first `/` is where they meet.
+/// (Unvalidated, namespace `a/b` + name `c` and `a` + `b/c` would share
+/// a tag.) Only objects that passed [`super::validate`] reach the desired
+/// state, and the spelling is kept so groups tagged by earlier runs are
+/// still found.
 pub fn owner_uid<K: Resource>(obj: &K) -> String {
     match &obj.meta().uid {
         Some(uid) if !uid.is_empty() => uid.clone(),
@@ -281,8 +292,30 @@ where
     P: Borrow<PortSecurityGroups>,
     M: Borrow<SecurityGroupMembership>,
 {
-    let groups: Vec<&SecurityGroup> = groups.iter().map(Borrow::borrow).collect();
-    let groups = groups.as_slice();
+    resolve_objects(
+        account,
+        &Objects {
+            groups: groups.iter().map(Borrow::borrow).collect(),
+            ports: ports.iter().map(Borrow::borrow).collect(),
+            memberships: memberships.iter().map(Borrow::borrow).collect(),
+        },
+    )
+}
+
+/// The objects of an account's namespace that resolution reads, by kind
+/// (borrowed: the controller passes its stores' objects without copying).
+#[derive(Clone, Debug, Default)]
+pub struct Objects<'a> {
+    pub groups: Vec<&'a SecurityGroup>,
+    pub ports: Vec<&'a PortSecurityGroups>,
+    pub memberships: Vec<&'a SecurityGroupMembership>,
+}
+
+/// [`resolve`], with the namespace's objects gathered in one [`Objects`].
+pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolution {
+    let groups = objects.groups.as_slice();
+    let ports = objects.ports.as_slice();
+    let memberships = objects.memberships.as_slice();
     let provider = provider_of(account);
     let namespace = account.namespace().unwrap_or_default();
     let account_name = account.name_any();
@@ -437,12 +470,18 @@ where
             continue;
         };
         let entry = &index.by_name[c.key.name.as_str()];
+        let spec = &c.obj.spec;
+        let adopted = spec.group_id.is_some();
         desired.groups.push(DesiredGroup {
             intent: c.intent.clone(),
             handle: entry.handle.clone(),
             owner_uid: owner_uid(entry.obj),
-            name: c.obj.spec.name.clone().unwrap_or_else(|| c.obj.name_any()),
-            description: c.obj.spec.description.clone().unwrap_or_default(),
+            name: spec.name.clone().unwrap_or_else(|| c.obj.name_any()),
+            description: spec.description.clone().unwrap_or_default(),
+            unmanaged: UnmanagedFields {
+                name: adopted && spec.name.is_none(),
+                description: adopted && spec.description.is_none(),
+            },
             vpc_id: c.obj.spec.vpc_id.clone(),
             rules,
         });
@@ -451,7 +490,7 @@ where
     // ---- PortSecurityGroups ---------------------------------------------
     let our_ports: Vec<&PortSecurityGroups> = ports
         .iter()
-        .map(Borrow::borrow)
+        .copied()
         .filter(|p| in_namespace(p.meta()) && p.spec.account_ref.name == account_name)
         .collect();
     let mut port_owners: BTreeMap<&str, Vec<ObjectKey>> = BTreeMap::new();
@@ -535,7 +574,7 @@ where
     // ---- SecurityGroupMemberships ---------------------------------------
     for m in memberships
         .iter()
-        .map(Borrow::<SecurityGroupMembership>::borrow)
+        .copied()
         .filter(|m| in_namespace(m.meta()))
     {
         let key = object_key(m);

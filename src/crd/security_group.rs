@@ -53,7 +53,7 @@ pub enum RuleAction {
     "!has(self.remoteIpPrefix) || !has(self.ethertype) || (self.ethertype == 'IPv6') == self.remoteIpPrefix.contains(':')"
 ).message("remoteIpPrefix does not match ethertype").field_path(".remoteIpPrefix"))]
 #[x_kube(validation = kube::core::Rule::new(
-    "!has(self.ports) || self.ports in ['', 'all', 'any', '*', '-1', '1-65535', '0-65535'] || (has(self.protocol) && self.protocol in ['tcp', 'udp', '6', '17'])"
+    "!has(self.ports) || self.ports in ['all', 'any', '*', '-1', '1-65535', '0-65535'] || (has(self.protocol) && self.protocol in ['tcp', 'udp', '6', '17'])"
 ).message("ports only apply to tcp and udp; leave ports empty").field_path(".ports"))]
 #[serde(rename_all = "camelCase")]
 pub struct RuleSpec {
@@ -62,17 +62,21 @@ pub struct RuleSpec {
     /// `tcp`, `udp`, `icmp`, `icmpv6`, `all`, or a protocol number 0-255.
     /// Default `all`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^(tcp|udp|icmp|icmpv6|all|[0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$"
-    ))]
+    #[schemars(
+        length(max = 6),
+        regex(
+            pattern = r"^(tcp|udp|icmp|icmpv6|all|[0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$"
+        )
+    )]
     pub protocol: Option<String>,
-    /// `"80"`, `"8000-9000"`, on Huawei also a list `"22,80,443"`; empty,
-    /// `all`, `any`, `*`, `-1` or `0-65535` for all ports. Default all.
+    /// `"80"`, `"8000-9000"`, on Huawei also a list `"22,80,443"`; `all`,
+    /// `any`, `*`, `-1` or `0-65535` for all ports. Default (left out) all.
+    /// An empty string is refused: all ports or a forgotten value?
     /// Ports are 1-65535 (the pattern says so, at no CEL cost); CEL checks
     /// that ranges are written low-high.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        length(max = 128),
+        length(min = 1, max = 128),
         regex(
             pattern = r"^((6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})(-(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(,(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})(-(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?)*|0-65535|all|any|\*|-1)?$"
         )
@@ -86,7 +90,11 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ethertype: Option<RuleEthertype>,
     /// An IP address or CIDR (`10.0.0.0/8`, `0.0.0.0/0`, `2001:db8::/32`).
+    /// No IPv4 part may have a leading zero: `010` is octal to some tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new(
+        "!self.matches('(^|[.:])0[0-9]+[.]|[.]0[0-9]+(/|$)')"
+    ).message("an IPv4 part with a leading zero is ambiguous (octal or decimal?): write 10.0.0.0/8, not 010.0.0.0/8"))]
     #[schemars(
         length(max = 64),
         regex(
@@ -118,10 +126,11 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub priority: Option<i32>,
-    /// Free text, at most 255 characters, no `<` or `>`. On Baidu this is
-    /// the rule's remark, which is part of the rule's identity.
+    /// Free text, at most 255 characters, no `<` or `>` and no control
+    /// characters. On Baidu this is the rule's remark, which is part of the
+    /// rule's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 255), regex(pattern = r"^[^<>]*$"))]
+    #[schemars(length(max = 255), regex(pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*$"))]
     pub description: Option<String>,
 }
 
@@ -174,13 +183,16 @@ pub struct SecurityGroupSpec {
         regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     )]
     pub group_id: Option<String>,
-    /// The group's name in the cloud. Default: `metadata.name`.
+    /// The group's name in the cloud. Default: `metadata.name` for a group
+    /// the controller creates; an adopted group keeps its cloud name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_.-]+$"))]
     pub name: Option<String>,
-    /// The group's description. Default empty.
+    /// The group's description, at most 255 characters, no `<` or `>` and
+    /// no control characters. Default: empty for a group the controller
+    /// creates; an adopted group keeps its cloud description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 255), regex(pattern = r"^[^<>]*$"))]
+    #[schemars(length(max = 255), regex(pattern = r"^[^<>\x00-\x1F\x7F-\x9F]*$"))]
     pub description: Option<String>,
     /// The VPC of the group (Baidu needs it to create one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,10 +233,12 @@ pub struct SecurityGroupStatus {
     pub observed_generation: Option<i64>,
     /// kstatus conditions: `Ready`, `Reconciling`, `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
     #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
     /// The cloud id of the group (adopted or created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub group_id: Option<String>,
     /// Rules the group has in the cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,6 +248,7 @@ pub struct SecurityGroupStatus {
     pub last_sync_time: Option<Time>,
     /// The last plan for this object, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16))]
     pub last_plan: Option<BTreeMap<String, u32>>,
 }
 

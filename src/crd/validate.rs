@@ -16,8 +16,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 
+use crate::model::text::printable;
 use crate::model::{
     Direction, FieldError, GroupHandle, Intent, Mode, ObjectKey, ProviderKind, Rule,
 };
@@ -35,6 +36,10 @@ pub const MAX_RULES: usize = 200;
 pub const BAIDU_MAX_RULES_PER_DIRECTION: usize = 50;
 /// Most entries `spec.securityGroups` may hold (the schema's `maxItems`).
 pub const MAX_PORT_GROUPS: usize = 100;
+/// Most ports `spec.ports` of a membership may list (the schema's
+/// `maxItems`): 10,000 ids of up to 128 characters keep the object inside
+/// the API server's 1.5 MiB.
+pub const MAX_MEMBERSHIP_PORTS: usize = 10_000;
 
 /// `Kind/namespace/name` of an object.
 pub fn object_key<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectKey {
@@ -112,18 +117,131 @@ fn check_description(errors: &mut Errors<'_>, field: &str, text: &str) {
     if text.contains(['<', '>']) {
         errors.push(field, "must not contain '<' or '>'");
     }
+    check_no_control_characters(errors, field, text);
+}
+
+/// No control characters (C0, DEL, C1): a newline or an ESC sequence in a
+/// description would reach the cloud and every plan and log that shows it.
+fn check_no_control_characters(errors: &mut Errors<'_>, field: &str, text: &str) {
+    if let Some((i, c)) = text.chars().enumerate().find(|(_, c)| c.is_control()) {
+        errors.push(
+            field,
+            format!(
+                "must not contain control characters ({} at character {})",
+                printable(&c.to_string()),
+                i + 1
+            ),
+        );
+    }
+}
+
+/// Lower-case letters, digits and `-`, starting and ending with a letter
+/// or digit (a part of a DNS-1123 name, of any length).
+fn is_dns_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A DNS-1123 label: one part of at most 63 characters.
+fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63 && is_dns_part(s)
+}
+
+/// Why `name` is not an object name as the API server requires for custom
+/// resources and Secrets (a DNS-1123 subdomain: dot-separated parts, at
+/// most 253 characters in all), or `None`.
+pub fn name_problem(name: &str) -> Option<String> {
+    let ok = name.len() <= 253 && name.split('.').all(is_dns_part);
+    (!ok).then(|| {
+        format!(
+            "{name:?} is not an object name: lower-case letters, digits, '-' and '.', \
+             starting and ending with a letter or digit, at most 253 characters"
+        )
+    })
+}
+
+/// Why `namespace` is not a namespace name (a DNS-1123 label), or `None`.
+pub fn namespace_problem(namespace: &str) -> Option<String> {
+    (!is_dns_label(namespace)).then(|| {
+        format!(
+            "{namespace:?} is not a namespace name: lower-case letters, digits and '-', \
+             starting and ending with a letter or digit, at most 63 characters"
+        )
+    })
+}
+
+/// Why `uid` cannot be an owner's UID, or `None`. The API server writes
+/// UUIDs; a manifest's `metadata.uid` becomes the owner tag's value in the
+/// cloud, so it is held to what both clouds take in a tag value.
+pub fn uid_problem(uid: &str) -> Option<String> {
+    let ok = (1..=128).contains(&uid.len())
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    (!ok).then(|| {
+        format!("{uid:?} is not a UID (letters, digits, '-', '_', '.', at most 128 characters)")
+    })
+}
+
+/// `prefix` without the leading zeros of its IPv4 parts, when it has any
+/// (`010.0.0.0/8` gives `10.0.0.0/8`); `None` when there are none. Only
+/// dotted decimal parts count: IPv6 groups may have leading zeros.
+fn without_leading_zeros(prefix: &str) -> Option<String> {
+    let (addr, len) = match prefix.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (prefix, None),
+    };
+    // The IPv4 part is after the last ':' (all of it, for plain IPv4).
+    let start = addr.rfind(':').map_or(0, |i| i + 1);
+    let (head, v4) = addr.split_at(start);
+    let parts: Vec<&str> = v4.split('.').collect();
+    let zero_led =
+        |p: &&str| p.len() > 1 && p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() < 2 || !parts.iter().any(zero_led) {
+        return None;
+    }
+    let fixed: Vec<String> = parts
+        .iter()
+        .map(|p| match p.trim_start_matches('0') {
+            "" if !p.is_empty() => "0".to_string(),
+            t if zero_led(p) => t.to_string(),
+            _ => p.to_string(),
+        })
+        .collect();
+    let mut out = format!("{head}{}", fixed.join("."));
+    if let Some(len) = len {
+        out.push('/');
+        out.push_str(len);
+    }
+    Some(out)
 }
 
 /// Object names in references (DNS subdomain).
 fn check_object_name(errors: &mut Errors<'_>, field: &str, name: &str) {
-    let ok = (1..=253).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !ok {
-        errors.push(field, format!("{name:?} is not an object name"));
+    if let Some(problem) = name_problem(name) {
+        errors.push(field, problem);
+    }
+}
+
+/// `metadata`: the name, namespace and UID the API server would accept.
+/// Objects read from the API server always pass; manifests of the
+/// one-shot CLI need it, since the owner tag is derived from these.
+fn check_metadata(errors: &mut Errors<'_>, meta: &kube::api::ObjectMeta) {
+    check_object_name(
+        errors,
+        "metadata.name",
+        meta.name.as_deref().unwrap_or_default(),
+    );
+    // A namespaced object always has one from the API server, and the CLI
+    // fills in the default; an object built in code without one is fine.
+    if let Some(problem) = meta.namespace.as_deref().and_then(namespace_problem) {
+        errors.push("metadata.namespace", problem);
+    }
+    if let Some(problem) = meta.uid.as_deref().and_then(uid_problem) {
+        errors.push("metadata.uid", problem);
     }
 }
 
@@ -194,6 +312,7 @@ pub fn intent_of<K: kube::Resource<DynamicType = ()>>(obj: &K) -> Result<Intent,
 pub fn validate_account(account: &CloudAccount) -> Vec<FieldError> {
     let key = object_key(account);
     let mut errors = Errors::new(&key);
+    check_metadata(&mut errors, account.meta());
     let spec = &account.spec;
     let region_ok = (1..=63).contains(&spec.region.len())
         && spec
@@ -308,6 +427,37 @@ pub fn normalize_rules(
         if let Some(r) = &spec.remote_group_ref {
             check_object_name(&mut errors, &format!("{path}.remoteGroupRef.name"), &r.name);
         }
+        if let Some(d) = &spec.description {
+            check_no_control_characters(&mut errors, &format!("{path}.description"), d);
+        }
+        // Spellings the parser would read one way and a person (or another
+        // tool) another: refused rather than guessed.
+        let mut ambiguous = false;
+        if let Some(ports) = &spec.ports
+            && ports.trim().is_empty()
+        {
+            errors.push(
+                format!("{path}.ports"),
+                format!(
+                    "{ports:?} is ambiguous: leave ports out for all ports, or give a port or range (\"443\", \"8000-9000\")"
+                ),
+            );
+            ambiguous = true;
+        }
+        if let Some(prefix) = &spec.remote_ip_prefix
+            && let Some(plain) = without_leading_zeros(prefix)
+        {
+            errors.push(
+                format!("{path}.remoteIpPrefix"),
+                format!(
+                    "{prefix:?}: an IPv4 part with a leading zero is ambiguous (octal or decimal?); write {plain}"
+                ),
+            );
+            ambiguous = true;
+        }
+        if ambiguous {
+            continue;
+        }
         if let Some(id) = &spec.remote_group_id {
             check_cloud_id(&mut errors, &format!("{path}.remoteGroupId"), id);
         }
@@ -409,6 +559,7 @@ pub fn normalize_rules(
 pub fn validate_security_group(group: &SecurityGroup, provider: ProviderKind) -> Vec<FieldError> {
     let key = object_key(group);
     let mut errors = Errors::new(&key);
+    check_metadata(&mut errors, group.meta());
     let spec = &group.spec;
     check_object_name(&mut errors, "spec.accountRef.name", &spec.account_ref.name);
     if let Some(id) = &spec.group_id {
@@ -467,6 +618,7 @@ pub fn validate_port_security_groups(
 ) -> Vec<FieldError> {
     let key = object_key(port);
     let mut errors = Errors::new(&key);
+    check_metadata(&mut errors, port.meta());
     let spec = &port.spec;
     check_object_name(&mut errors, "spec.accountRef.name", &spec.account_ref.name);
     check_cloud_id(&mut errors, "spec.portId", &spec.port_id);
@@ -516,6 +668,7 @@ pub fn validate_membership(
 ) -> Vec<FieldError> {
     let key = object_key(membership);
     let mut errors = Errors::new(&key);
+    check_metadata(&mut errors, membership.meta());
     let spec = &membership.spec;
     match (
         &spec.security_group_ref,
@@ -533,6 +686,15 @@ pub fn validate_membership(
             "spec",
             "give securityGroupRef, or accountRef together with securityGroupId",
         ),
+    }
+    if spec.ports.len() > MAX_MEMBERSHIP_PORTS {
+        errors.push(
+            "spec.ports",
+            format!(
+                "{} ports; at most {MAX_MEMBERSHIP_PORTS} are allowed (split the membership)",
+                spec.ports.len()
+            ),
+        );
     }
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for (i, port) in spec.ports.iter().enumerate() {

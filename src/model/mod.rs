@@ -5,6 +5,7 @@
 //! `crate::plan` maps one onto the other.
 
 mod rule;
+pub mod text;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use rule::{Action, Direction, Ethertype, PortRange, Ports, Protocol, Remote, Rule};
+
+/// Tag key that marks a group as created by this controller; the value is
+/// the owning object's UID. Letters, digits and `-` only, which both clouds'
+/// tag-key rules accept.
+pub const OWNER_TAG: &str = "secgroup-owner";
 
 /// Which cloud an account talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -224,10 +230,23 @@ pub struct DesiredGroup {
     pub owner_uid: String,
     pub name: String,
     pub description: String,
+    /// Of `name` and `description`, those the cloud's value stands for:
+    /// an adopted group's fields the spec leaves out.
+    pub unmanaged: UnmanagedFields,
     pub vpc_id: Option<String>,
     /// `Some` when `spec.rules` is present: the set is authoritative.
     /// `None`: rules are not managed.
     pub rules: Option<Vec<Rule>>,
+}
+
+/// Fields of a group the controller leaves as the cloud has them. A group
+/// it creates gets every field from the spec (the defaults included); a
+/// group adopted by id is someone else's, so a field its spec leaves out
+/// is not managed rather than reset to a default (an empty description).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmanagedFields {
+    pub name: bool,
+    pub description: bool,
 }
 
 /// A `PortSecurityGroups` object: the port ends with exactly these groups, in
@@ -300,6 +319,17 @@ impl DesiredState {
         for m in &mut self.memberships {
             bind(&mut m.group);
         }
+    }
+}
+
+impl DesiredState {
+    /// Take out every intent of `owners` (objects the planner refused).
+    pub fn remove_owners(&mut self, owners: &BTreeSet<ObjectKey>) {
+        self.groups.retain(|g| !owners.contains(&g.intent.owner));
+        self.ports.retain(|p| !owners.contains(&p.intent.owner));
+        self.memberships
+            .retain(|m| !owners.contains(&m.intent.owner));
+        self.deletions.retain(|d| !owners.contains(&d.intent.owner));
     }
 }
 

@@ -172,7 +172,8 @@ impl fmt::Display for Rule {
             write!(f, " prio {p}")?;
         }
         if !self.description.is_empty() {
-            write!(f, " \"{}\"", self.description)?;
+            // A description read from the cloud may hold anything.
+            write!(f, " \"{}\"", super::text::printable(&self.description))?;
         }
         Ok(())
     }
