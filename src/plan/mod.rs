@@ -10,7 +10,9 @@
 //! - A `SecurityGroup` whose handle is `New` gets a `CreateGroup` (Baidu
 //!   needs `spec.vpcId` for it), then its rules in `CreateRules` calls.
 //! - An existing group whose name or description differs gets an
-//!   `UpdateGroup` on Huawei; Baidu has no such call, so the object gets a
+//!   `UpdateGroup` on Huawei (only for the fields it manages: an adopted
+//!   group's fields its spec leaves out are not, see
+//!   [`crate::model::UnmanagedFields`]); Baidu has no such call, so the object gets a
 //!   warning instead. An existing group absent from the cloud gets a warning
 //!   ("group X not found") and no steps.
 //! - `rules: Some(..)` is authoritative: desired rules (normalized already,
@@ -158,12 +160,15 @@
 //! [`ProviderKind::MAX_BATCH_PORTS`]: crate::model::ProviderKind::MAX_BATCH_PORTS
 //! [`ProviderKind::ordered_port_groups`]: crate::model::ProviderKind::ordered_port_groups
 
+mod admit;
 mod batch;
 mod cx;
 mod membership;
 pub mod normalize;
 mod rules;
 pub mod simulate;
+
+pub use admit::{Admitted, plan_admitting};
 
 use std::collections::BTreeMap;
 
@@ -300,17 +305,30 @@ fn guard(
         .collect();
     for g in groups {
         let o = g.owner as usize;
+        // The cloud's default rules of a group this controller created do
+        // not count towards the fraction, but the message counts every
+        // rule the plan deletes.
         let deletes = g.delete_rules.len() - g.default_deletes;
         let existing = g.existing_rules - g.default_deletes;
         if withheld[o].is_none()
             && !cx.obj_intents[o].allow_mass_change
             && deletes as f64 > opts.max_revoke_fraction * existing as f64
         {
+            let pct = opts.max_revoke_fraction * 100.0;
+            let counted = if g.default_deletes == 0 {
+                format!("(more than {pct:.0}%)")
+            } else {
+                let n = g.default_deletes;
+                let rules = if n == 1 { "rule" } else { "rules" };
+                format!(
+                    "(not counting the {n} default {rules} the cloud gave it, it would delete {deletes} of the {existing} rules: more than {pct:.0}%)"
+                )
+            };
             withheld[o] = Some(Withheld::MassChange(format!(
-                "would delete {deletes} of the {} rules of group {} (more than {:.0}%); set secgroup.io/allow-mass-change: \"true\" to allow",
-                existing,
+                "would delete {} of the {} rules of group {} {counted}; set secgroup.io/allow-mass-change: \"true\" to allow",
+                g.delete_rules.len(),
+                g.existing_rules,
                 g.target,
-                opts.max_revoke_fraction * 100.0
             )));
         }
     }

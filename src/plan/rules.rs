@@ -5,7 +5,7 @@
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::model::{
-    DesiredState, GroupHandle, ObservedRule, Operation, ProviderKind, Remote, Rule,
+    DesiredState, GroupHandle, OWNER_TAG, ObservedRule, Operation, ProviderKind, Remote, Rule,
 };
 
 use super::cx::{Cx, GKey, Obj, Role};
@@ -107,9 +107,10 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
                     cx.warn(o, format!("group {id} not found"));
                     continue;
                 };
-                let name = (og.name != dg.name).then(|| dg.name.clone());
-                let description =
-                    (og.description != dg.description).then(|| dg.description.clone());
+                // Fields an adopted group's spec leaves out stay as they are.
+                let name = (!dg.unmanaged.name && og.name != dg.name).then(|| dg.name.clone());
+                let description = (!dg.unmanaged.description && og.description != dg.description)
+                    .then(|| dg.description.clone());
                 if name.is_some() || description.is_some() {
                     match provider {
                         ProviderKind::Huawei => {
@@ -152,10 +153,11 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
                 work.create_rules.push(rule);
             }
             if let Some(id) = dg.handle.existing_id() {
-                let created_by_us =
-                    cx.observed.groups.get(id).is_some_and(|og| {
-                        og.tags.get(crate::cloud::OWNER_TAG) == Some(&dg.owner_uid)
-                    });
+                let created_by_us = cx
+                    .observed
+                    .groups
+                    .get(id)
+                    .is_some_and(|og| og.tags.get(OWNER_TAG) == Some(&dg.owner_uid));
                 for r in observed_rules {
                     if !wanted.contains(&r.rule) {
                         if created_by_us && is_cloud_default(&r.rule, id) {

@@ -10,16 +10,15 @@
 //! Huawei (seed 002).
 //!
 //! New groups get the deterministic id [`new_group_id`] and the owner tag
-//! (`crate::cloud::OWNER_TAG`); new rules get ids `<group>-rule-<n>`. New
+//! (`crate::model::OWNER_TAG`); new rules get ids `<group>-rule-<n>`. New
 //! groups start with no rules (the real Huawei adds default rules; the
 //! full simulator in `crate::sim` models that, this model does not).
 
 use std::collections::BTreeMap;
 
-use crate::cloud::OWNER_TAG;
 use crate::model::{
-    DesiredState, GroupHandle, ObjectKey, ObservedGroup, ObservedRule, ObservedState, Operation,
-    Plan, ProviderKind, Remote, Rule, Step,
+    DesiredState, GroupHandle, OWNER_TAG, ObjectKey, ObservedGroup, ObservedRule, ObservedState,
+    Operation, Plan, ProviderKind, Remote, Rule, Step,
 };
 
 /// The id [`apply_step`] gives the group created for `owner`.

@@ -9,8 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::cloud::{BatchOutcome, CloudError, CloudProvider, NewGroup, OWNER_TAG, PortFailure};
-use crate::model::{GroupHandle, ObjectKey, ObservedState, Operation, Plan, Remote, Rule, Step};
+use crate::cloud::{BatchOutcome, CloudError, CloudProvider, NewGroup, PortFailure};
+use crate::model::{
+    GroupHandle, OWNER_TAG, ObjectKey, ObservedState, Operation, Plan, Remote, Rule, Step,
+};
 
 /// Progress of an execution, for CLI lines and logs.
 #[derive(Clone, Debug)]
@@ -78,6 +80,9 @@ pub struct ExecuteReport {
     pub skipped: Vec<Step>,
     /// Ids of groups created, by owning object.
     pub created: BTreeMap<ObjectKey, String>,
+    /// Execution stopped because the caller's gate closed before a step
+    /// (the steps from there on are in `skipped`).
+    pub gated: bool,
 }
 
 impl ExecuteReport {
@@ -104,6 +109,18 @@ pub async fn execute(
     observed: &ObservedState,
     on_event: &mut (dyn FnMut(ExecEvent<'_>) + Send),
 ) -> ExecuteReport {
+    execute_while(provider, plan, observed, &|| true, on_event).await
+}
+
+/// [`execute`], asking `may_write` before each step: once it says no, that
+/// step and every later one are skipped (the controller's leader fence).
+pub async fn execute_while(
+    provider: &dyn CloudProvider,
+    plan: &Plan,
+    observed: &ObservedState,
+    may_write: &(dyn Fn() -> bool + Send + Sync),
+    on_event: &mut (dyn FnMut(ExecEvent<'_>) + Send),
+) -> ExecuteReport {
     let mut report = ExecuteReport::default();
     let mut versions: BTreeMap<String, u64> = observed
         .groups
@@ -112,6 +129,11 @@ pub async fn execute(
         .collect();
     let total = plan.steps.len();
     for (index, step) in plan.steps.iter().enumerate() {
+        if !may_write() {
+            report.gated = true;
+            report.skipped = plan.steps[index..].to_vec();
+            break;
+        }
         on_event(ExecEvent::Started { index, total, step });
         let result = run_step(provider, &step.op, &mut report.created, &mut versions).await;
         on_event(ExecEvent::Finished {
