@@ -81,6 +81,18 @@ pub struct RunArgs {
     #[arg(long, env = "SECGROUP_LEASE_RENEW_PERIOD", default_value = "5s", value_parser = parse_duration)]
     pub lease_renew_period: Duration,
 
+    /// A leader that has not renewed its Lease for this long stops writing
+    /// to the cloud and steps down. Shorter than the lease duration: the
+    /// difference is the margin for a write already sent.
+    #[arg(long, env = "SECGROUP_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub lease_renew_deadline: Duration,
+
+    /// How long a cycle waits after a change before reading the objects, so
+    /// changes made together (one `kubectl apply` of many objects) share
+    /// one cycle and its batches.
+    #[arg(long, env = "SECGROUP_COALESCE_WINDOW", default_value = "200ms", value_parser = parse_duration)]
+    pub coalesce_window: Duration,
+
     /// Blast-radius guard: withhold a plan revoking more than this fraction
     /// of one group's rules (unless `secgroup.io/allow-mass-change`).
     #[arg(long, env = "SECGROUP_MAX_REVOKE_FRACTION", default_value_t = 0.5, value_parser = parse_fraction)]
@@ -97,6 +109,27 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Refuse timings that would let two leaders write at once.
+    pub fn check(&self) -> Result<(), String> {
+        if self.disable_leader_election {
+            return Ok(());
+        }
+        if self.lease_renew_period >= self.lease_renew_deadline {
+            return Err(format!(
+                "--lease-renew-period ({:?}) must be shorter than --lease-renew-deadline ({:?})",
+                self.lease_renew_period, self.lease_renew_deadline
+            ));
+        }
+        if self.lease_renew_deadline >= self.lease_duration {
+            return Err(format!(
+                "--lease-renew-deadline ({:?}) must be shorter than --lease-duration ({:?}): \
+                 the difference is the margin a stopped leader's last write needs",
+                self.lease_renew_deadline, self.lease_duration
+            ));
+        }
+        Ok(())
+    }
+
     /// The planner's guard thresholds.
     pub fn plan_options(&self) -> PlanOptions {
         PlanOptions {
@@ -154,6 +187,9 @@ mod tests {
         assert_eq!(a.max_membership_removals, 20);
         assert_eq!(a.log_format, LogFormat::Text);
         assert_eq!(a.lease_duration, Duration::from_secs(15));
+        assert_eq!(a.lease_renew_deadline, Duration::from_secs(10));
+        assert_eq!(a.coalesce_window, Duration::from_millis(200));
+        assert!(a.check().is_ok());
         assert!(!a.disable_leader_election);
         assert_eq!(a.plan_options(), PlanOptions::default());
     }
@@ -199,5 +235,19 @@ mod tests {
             .to_string();
         assert!(err.contains("between 0 and 1"), "{err}");
         assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn lease_timings_must_leave_a_margin() {
+        let a = parse(&["--lease-renew-deadline", "15s"]).unwrap();
+        let err = a.check().unwrap_err();
+        assert!(
+            err.contains("--lease-renew-deadline") && err.contains("margin"),
+            "{err}"
+        );
+        let a = parse(&["--lease-renew-period", "10s"]).unwrap();
+        assert!(a.check().unwrap_err().contains("--lease-renew-period"));
+        let a = parse(&["--lease-renew-deadline", "15s", "--disable-leader-election"]).unwrap();
+        assert!(a.check().is_ok(), "one replica: no Lease, no fence");
     }
 }

@@ -6,7 +6,15 @@
 //!
 //! The decision is a pure function of the Lease, this replica's identity and
 //! the time ([`decide`]); the I/O around it is in [`LeaderElector`].
+//!
+//! Fencing: a leader cut off from the API server cannot know when a
+//! standby takes over, but it knows that no standby can before
+//! `leaseDurationSeconds` have passed since the renewal it last wrote. It
+//! stops writing to the cloud ([`Fence`]) a renew deadline after the start
+//! of its last successful renewal, which is shorter than the lease
+//! duration by a margin that covers a write already on the wire.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -51,6 +59,38 @@ pub fn decide(lease: Option<&Lease>, identity: &str, now: Timestamp) -> Decision
         Decision::TakeOver
     } else {
         Decision::Wait { holder }
+    }
+}
+
+/// Whether this replica may write to the cloud: until a deadline that each
+/// successful Lease renewal moves forward. Cheap to clone (shared).
+#[derive(Clone, Debug)]
+pub struct Fence(Arc<Mutex<Option<tokio::time::Instant>>>);
+
+impl Fence {
+    /// Open for good: leader election is off, this replica is the only one.
+    pub fn open() -> Self {
+        Self(Arc::new(Mutex::new(None)))
+    }
+
+    /// Closed until [`Fence::extend_until`] opens it.
+    pub fn closed() -> Self {
+        let fence = Self::open();
+        fence.extend_until(tokio::time::Instant::now());
+        fence
+    }
+
+    /// Writes are permitted until `deadline`.
+    pub fn extend_until(&self, deadline: tokio::time::Instant) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+    }
+
+    /// Whether a write may start now.
+    pub fn permits(&self) -> bool {
+        match *self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => true,
+            Some(deadline) => tokio::time::Instant::now() < deadline,
+        }
     }
 }
 
@@ -169,12 +209,15 @@ impl LeaderElector {
         }
     }
 
-    /// Try every `period` until this replica leads. Transient API errors
-    /// are logged and retried.
-    pub async fn acquire(&self, period: Duration) {
+    /// Try every `period` until this replica leads, then open `fence` for
+    /// `renew_deadline` from the start of the winning attempt. Transient
+    /// API errors are logged and retried.
+    pub async fn acquire(&self, period: Duration, renew_deadline: Duration, fence: &Fence) {
         loop {
+            let attempt = tokio::time::Instant::now();
             match self.try_acquire_or_renew().await {
                 Ok(true) => {
+                    fence.extend_until(attempt + renew_deadline);
                     tracing::info!(lease = %self.name, identity = %self.identity, "became leader");
                     return;
                 }
@@ -185,25 +228,40 @@ impl LeaderElector {
         }
     }
 
-    /// Renew every `period` while leading; returns when leadership is lost:
-    /// another replica holds the Lease, or renewals kept failing for a whole
-    /// lease duration (by then a standby may have taken over).
-    pub async fn hold(&self, period: Duration) {
+    /// Renew every `period` while leading, moving `fence` to
+    /// `renew_deadline` after the start of each successful renewal. Returns
+    /// when leadership is lost: another replica holds the Lease, or no
+    /// renewal succeeded within `renew_deadline` (the fence is closed by
+    /// then, before a standby may take over).
+    pub async fn hold(&self, period: Duration, renew_deadline: Duration, fence: &Fence) {
         let mut last_renewed = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(period).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewed = tokio::time::Instant::now(),
-                Ok(false) => {
+            let attempt = tokio::time::Instant::now();
+            // A renewal that hangs must not outlive the deadline unnoticed.
+            let remaining = (last_renewed + renew_deadline).saturating_duration_since(attempt);
+            let renewed = tokio::time::timeout(remaining, self.try_acquire_or_renew()).await;
+            match renewed {
+                Ok(Ok(true)) => {
+                    last_renewed = attempt;
+                    fence.extend_until(attempt + renew_deadline);
+                }
+                Ok(Ok(false)) => {
                     tracing::warn!(lease = %self.name, "another replica holds the lease");
+                    fence.extend_until(tokio::time::Instant::now());
                     return;
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, lease = %self.name, "lease renewal failed");
-                    if last_renewed.elapsed() >= self.lease_duration {
-                        return;
-                    }
                 }
+                Err(_) => tracing::warn!(lease = %self.name, "lease renewal timed out"),
+            }
+            if last_renewed.elapsed() >= renew_deadline {
+                tracing::error!(
+                    lease = %self.name,
+                    "no lease renewal within the renew deadline; cloud writes stopped"
+                );
+                return;
             }
         }
     }
@@ -212,6 +270,23 @@ impl LeaderElector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_fence_closes_at_its_deadline_unless_moved() {
+        assert!(Fence::open().permits(), "no leader election: always open");
+        let fence = Fence::closed();
+        assert!(!fence.permits(), "closed until the Lease is won");
+        let now = tokio::time::Instant::now();
+        fence.extend_until(now + Duration::from_secs(10));
+        assert!(fence.permits());
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(fence.permits());
+        fence.extend_until(now + Duration::from_secs(19));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(fence.permits(), "a renewal moved the deadline");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(!fence.permits(), "no renewal in time: closed");
+    }
 
     fn lease(holder: Option<&str>, renewed: Option<Timestamp>, secs: i32) -> Lease {
         Lease {

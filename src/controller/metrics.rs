@@ -9,8 +9,17 @@
 //!   [`CloudError::reason`]), `cloud_call_duration_seconds{provider,operation}`
 //! - `drift_repairs_total{kind}`: reconciles of an unchanged object
 //!   (generation already observed) that still had to change the cloud
-//! - `queue_depth{kind}`: reconciles waiting for their account's lock or
-//!   running (the kube-rs scheduler's own queue is not observable)
+//! - `queue_depth{kind}`: reconciles running (the kube-rs scheduler's own
+//!   queue is not observable)
+//! - `account_cycles_total`: account cycles that ran (read the cloud, plan,
+//!   apply), not those the last result answered
+//! - `account_full_reads_total`: cycles that read everything their objects
+//!   name; the others read only what changed objects touch
+//! - `objects_stalled{kind,reason}`: objects whose `Stalled` condition is
+//!   `True`, as the stores hold them after each account cycle (set by the
+//!   leader only)
+//! - `account_cycle_failures_total`: account cycles that ran and did not
+//!   end with the account in sync (a read, the plan or a step failed)
 //! - `leader`: 1 while this replica holds the Lease
 
 use std::sync::Arc;
@@ -34,6 +43,12 @@ pub struct KindLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailureLabels {
+    pub kind: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct StalledLabels {
     pub kind: String,
     pub reason: String,
 }
@@ -69,7 +84,9 @@ pub struct Metrics {
     pub drift_repairs: Family<KindLabels, Counter>,
     pub queue_depth: Family<KindLabels, Gauge>,
     pub account_cycles: Counter,
-    pub shared_answers: Counter,
+    pub account_cycle_failures: Counter,
+    pub account_full_reads: Counter,
+    pub objects_stalled: Family<StalledLabels, Gauge>,
     pub leader: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
@@ -103,7 +120,9 @@ impl Metrics {
         let queue_depth = Family::<KindLabels, Gauge>::default();
         let leader = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         let account_cycles = Counter::default();
-        let shared_answers = Counter::default();
+        let account_cycle_failures = Counter::default();
+        let account_full_reads = Counter::default();
+        let objects_stalled = Family::<StalledLabels, Gauge>::default();
 
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register(
@@ -131,20 +150,26 @@ impl Metrics {
             "Reconciles that changed the cloud although the object had not changed",
             drift_repairs.clone(),
         );
-        registry.register(
-            "queue_depth",
-            "Reconciles waiting for their account or running",
-            queue_depth.clone(),
-        );
+        registry.register("queue_depth", "Reconciles running", queue_depth.clone());
         registry.register(
             "account_cycles",
             "Account cycles run (read the cloud, plan, apply)",
             account_cycles.clone(),
         );
         registry.register(
-            "shared_answers",
-            "Reconciles answered by a cycle that another reconcile ran",
-            shared_answers.clone(),
+            "account_cycle_failures",
+            "Account cycles that did not end with the account in sync",
+            account_cycle_failures.clone(),
+        );
+        registry.register(
+            "account_full_reads",
+            "Account cycles that read everything their objects name (first cycle, resync, or what was known proved wrong)",
+            account_full_reads.clone(),
+        );
+        registry.register(
+            "objects_stalled",
+            "Objects whose Stalled condition is True, by kind and reason",
+            objects_stalled.clone(),
         );
         registry.register(
             "leader",
@@ -161,7 +186,9 @@ impl Metrics {
             drift_repairs,
             queue_depth,
             account_cycles,
-            shared_answers,
+            account_cycle_failures,
+            account_full_reads,
+            objects_stalled,
             leader,
         }
     }
@@ -203,6 +230,14 @@ impl Metrics {
 
     pub fn drift_repaired(&self, kind: &str) {
         self.drift_repairs.get_or_create(&Self::kind(kind)).inc();
+    }
+
+    /// Replace the stalled counts with `counts` (a full recount).
+    pub fn set_stalled(&self, counts: &std::collections::BTreeMap<StalledLabels, i64>) {
+        self.objects_stalled.clear();
+        for (labels, n) in counts {
+            self.objects_stalled.get_or_create(labels).set(*n);
+        }
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -322,6 +357,21 @@ impl CloudProvider for MeteredProvider {
 
     async fn list_group_ports(&self, group_id: &str) -> Result<Vec<String>, CloudError> {
         self.record("listGroupPorts", self.inner.list_group_ports(group_id))
+            .await
+    }
+
+    async fn get_groups(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ObservedGroup>, CloudError> {
+        self.record("getGroups", self.inner.get_groups(ids)).await
+    }
+
+    async fn ports_in_groups(
+        &self,
+        group_ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ObservedPort>, CloudError> {
+        self.record("portsInGroups", self.inner.ports_in_groups(group_ids))
             .await
     }
 

@@ -1,44 +1,46 @@
-//! The Kubernetes controller (`run`). Owned by issue 5.
+//! The Kubernetes controller (`run`).
 //!
-//! What lives here:
-//! - [`RunArgs`]: flags and environment of `run`.
-//! - [`run`]: telemetry, the metrics/health server, leader election,
-//!   graceful shutdown, and the controllers of the four kinds.
-//! - `metrics`: Prometheus series and [`MeteredProvider`], the wrapper that
-//!   counts every cloud call.
-//! - `leader`: the Lease-based election.
-//! - `accounts`: credentials from Secrets, the per-account client cache,
-//!   and the factory building the real cloud clients.
-//! - `cycle`: one account's resolve → observe → plan → execute, and what it
-//!   means for each object.
-//! - `sharing`: when one cycle's result answers other objects' reconciles
-//!   (so a burst of changes costs one or two cycles, not one per object).
-//! - `reconciler`: the reconcile shared by the four kinds (finalizer,
-//!   status, Events, requeue), `runtime`: the controllers and their wiring.
-//! - `events`: publishing Events, repeats folded into series.
-//! - `status`: pure status and Event derivation; `objects`: per-kind facts.
+//! How it is put together, leaves first:
+//! - `outcome`: the shared vocabulary (reasons, verdicts, what a cycle
+//!   means for each object); imports nothing else of the controller.
+//! - `credentials`, `clients`: credentials from Secrets, cloud clients per
+//!   account; `requeue`: when to run again; `status`: pure status and
+//!   Event derivation; `objects`: per-kind facts and finalizer patches;
+//!   `events`, `metrics`, `leader` (with the write fence), `http`,
+//!   `telemetry`, `args`, `error`.
+//! - `cycle`: one account's validate → connect → observe → plan → execute
+//!   → derive; its `mod.rs` tells the story.
+//! - `context`: what reconciles share; `account`: the reconcile of one
+//!   account (cycle, then statuses, Events, releases); `admission`: the
+//!   thin reconcile of each object (finalizer, orphans).
+//! - `runtime`: the watches, the controllers, leader election, shutdown.
+//!
+//! Outside the crate only [`run`], [`run_with`], [`RunArgs`] and
+//! [`Error`] are used, plus the [`testing`] seam.
 
-pub mod accounts;
+mod account;
+mod admission;
 mod args;
-pub mod cycle;
+mod clients;
+mod context;
+mod credentials;
+mod cycle;
 mod error;
-pub mod events;
-pub mod http;
-pub mod leader;
-pub mod metrics;
-pub mod objects;
-pub mod reconciler;
-pub mod requeue;
-pub mod runtime;
-pub mod sharing;
-pub mod status;
-pub mod telemetry;
+mod events;
+mod http;
+mod leader;
+mod metrics;
+mod objects;
+mod outcome;
+mod requeue;
+mod runtime;
+mod status;
+mod telemetry;
 
 use std::future::Future;
 
 pub use args::{LogFormat, RunArgs, parse_duration};
 pub use error::Error;
-pub use metrics::{MeteredProvider, Metrics};
 
 /// Entry point of `secgroup-controller run`.
 pub async fn run(args: RunArgs) -> Result<(), Error> {
@@ -79,18 +81,31 @@ pub async fn shutdown_signal() {
 }
 
 /// Like [`run`] with a given client and shutdown trigger, and without
-/// touching global state (logging): the real cloud clients and the CRD
-/// resolver, leader election as the flags say.
+/// touching global state (logging): the real cloud clients, leader
+/// election as the flags say.
 pub async fn run_with(
     args: RunArgs,
     client: kube::Client,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let providers = accounts::CloudClients::new()
+    let providers = clients::CloudClients::new()
         .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-    let plugins = runtime::Plugins {
-        providers: std::sync::Arc::new(providers),
-        resolver: cycle::crd_resolver(),
+    runtime::run_with_providers(args, client, std::sync::Arc::new(providers), shutdown).await
+}
+
+/// What tests need to drive the controller's pieces: build a [`Context`]
+/// over stores they fill, call one reconcile, plug in a fake cloud.
+pub mod testing {
+    pub use super::account::reconcile as reconcile_account;
+    pub use super::admission::reconcile as reconcile_object;
+    pub use super::clients::{CloudClients, ProviderFactory};
+    pub use super::context::{Context, Settings, Stores};
+    pub use super::cycle::Timing;
+    pub use super::events::EventRecorder;
+    pub use super::leader::{Fence, LeaderElector};
+    pub use super::metrics::{
+        CloudCallLabels, CloudOpLabels, FailureLabels, KindLabels, Metrics, StalledLabels,
     };
-    runtime::run_with_plugins(args, client, plugins, shutdown).await
+    pub use super::objects::FINALIZER;
+    pub use super::runtime::run_with_providers;
 }

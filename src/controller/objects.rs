@@ -1,7 +1,7 @@
 //! What the controller needs to know about each kind, in one trait, so the
 //! reconcile pipeline is written once: its kind name, the account it
 //! belongs to, whether deleting it must first undo cloud state (finalizer),
-//! and how the cycle's [`ObjectOutcome`] fills its kind-specific status.
+//! and how a cycle's [`ObjectOutcome`] fills its kind-specific status.
 
 use std::fmt::Debug;
 
@@ -17,7 +17,7 @@ use crate::crd::{
 };
 use crate::model::ObjectKey;
 
-use super::cycle::ObjectOutcome;
+use super::outcome::{Facts, ObjectOutcome};
 
 /// The finalizer on every kind that owns cloud state.
 pub const FINALIZER: &str = "secgroup.io/cleanup";
@@ -97,11 +97,17 @@ impl Managed for SecurityGroup {
     }
 
     fn fill_status(status: &mut Self::Status, outcome: &ObjectOutcome) {
-        if outcome.group_id.is_some() {
-            status.group_id = outcome.group_id.clone();
-        }
-        if outcome.rule_count.is_some() {
-            status.rule_count = outcome.rule_count;
+        if let Facts::Group {
+            group_id,
+            rule_count,
+        } = &outcome.facts
+        {
+            if group_id.is_some() {
+                status.group_id = group_id.clone();
+            }
+            if rule_count.is_some() {
+                status.rule_count = *rule_count;
+            }
         }
     }
 }
@@ -120,11 +126,9 @@ impl Managed for PortSecurityGroups {
     }
 
     fn fill_status(status: &mut Self::Status, outcome: &ObjectOutcome) {
-        if let Some(ids) = &outcome.group_ids {
-            status.security_group_ids = ids.to_strings();
-        }
-        if let Some(groups) = &outcome.current_groups {
-            status.current_groups = groups.to_strings();
+        if let Facts::Port { wanted, current } = &outcome.facts {
+            status.security_group_ids = wanted.to_strings();
+            status.current_groups = current.to_strings();
         }
     }
 }
@@ -152,11 +156,87 @@ impl Managed for SecurityGroupMembership {
     }
 
     fn fill_status(status: &mut Self::Status, outcome: &ObjectOutcome) {
-        if outcome.group_id.is_some() {
-            status.security_group_id = outcome.group_id.clone();
-        }
-        if let Some(ports) = &outcome.managed_ports {
-            status.managed_ports = ports.clone();
+        if let Facts::Membership {
+            group_id,
+            managed_ports,
+        } = &outcome.facts
+        {
+            if group_id.is_some() {
+                status.security_group_id = group_id.clone();
+            }
+            status.managed_ports = managed_ports.clone();
         }
     }
+}
+
+/// Whether `obj` carries [`FINALIZER`].
+pub fn has_finalizer<K: Managed>(obj: &K) -> bool {
+    obj.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Add [`FINALIZER`] with a JSON patch that first tests the list is as
+/// read, so a concurrent writer makes it fail instead of being overwritten.
+/// Returns the object as the API server now has it.
+pub async fn add_finalizer<K: Managed>(api: &kube::Api<K>, obj: &K) -> Result<K, kube::Error> {
+    let ops = match obj.meta().finalizers.as_ref().filter(|f| !f.is_empty()) {
+        None => serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+        ]),
+        Some(list) => serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": list},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+        ]),
+    };
+    patch_json(api, obj, ops).await
+}
+
+/// Remove [`FINALIZER`] (a no-op when it is not there), testing its
+/// position first.
+pub async fn remove_finalizer<K: Managed>(api: &kube::Api<K>, obj: &K) -> Result<(), kube::Error> {
+    let Some(i) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
+        return Ok(());
+    };
+    let path = format!("/metadata/finalizers/{i}");
+    let ops = serde_json::json!([
+        {"op": "test", "path": path, "value": FINALIZER},
+        {"op": "remove", "path": path},
+    ]);
+    patch_json(api, obj, ops).await.map(|_| ())
+}
+
+async fn patch_json<K: Managed>(
+    api: &kube::Api<K>,
+    obj: &K,
+    ops: serde_json::Value,
+) -> Result<K, kube::Error> {
+    // Built from literals above: always a valid JSON patch.
+    let patch: json_patch::Patch = serde_json::from_value(ops).map_err(kube::Error::SerdeError)?;
+    api.patch::<K>(
+        &obj.name_any(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Json(patch),
+    )
+    .await
+}
+
+/// Write `status` whole with server-side apply, as the controller's field
+/// manager.
+pub async fn patch_status<K: Managed>(
+    api: &kube::Api<K>,
+    obj: &K,
+    status: &K::Status,
+) -> Result<(), kube::Error> {
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
 }

@@ -1,49 +1,27 @@
-//! When to look at an object again.
+//! When to run an account's cycle again, and when to look at an object
+//! again.
 //!
-//! - Invalid spec: wait for the user to change it (the watch requeues).
-//! - Throttled: wait what the cloud's `Retry-After` says.
-//! - Other failures: exponential backoff from 5 s, doubled per consecutive
-//!   failure of the same object, capped (`--max-backoff`).
-//! - Success: at the account's resync, so drift made outside Kubernetes is
-//!   found. One timer serves every account ([`Requeue::Resync`], see
-//!   `sharing`): an object is requeued once the resync period plus its
-//!   account's jitter (up to 10%, fixed per account) has passed since it
-//!   was answered. The objects of one account come back together and share
-//!   one cycle; accounts do not resync in lockstep. Requeued one by one,
-//!   every object would hold a pending entry in kube-rs's scheduler.
-//! - Success without an account to resync with (it does not exist yet):
-//!   again after the resync period plus up to 10% jitter.
+//! An account's next cycle comes at the earliest time any of its objects
+//! asks for (see [`after_cycle`]):
+//! - throttled: what the cloud's `Retry-After` says;
+//! - failed, waiting on an earlier step, or rejected credentials:
+//!   exponential backoff from 5 s, doubled per consecutive cycle that
+//!   needed one, capped (`--max-backoff`);
+//! - otherwise at the resync, so drift made outside Kubernetes is found:
+//!   the period plus up to 10% jitter, fixed per account, so accounts do
+//!   not resync in lockstep.
 //!
-//! The arithmetic is pure ([`backoff`], [`jittered`], [`resync_tick`]);
-//! the jitter's random fraction is passed in.
+//! A change to any object of the account brings the cycle earlier (the
+//! watches trigger it). An invalid spec only waits for such a change.
+//!
+//! The arithmetic is pure; the jitter's random fraction is passed in.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use super::error::Error;
+use super::outcome::{CycleResult, Reason, Verdict};
 
 /// First retry delay after a failure.
 pub const BASE_BACKOFF: Duration = Duration::from_secs(5);
-
-/// What to do after a reconcile, before kube-rs turns it into an `Action`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Requeue {
-    /// Only a change to the object (or something it watches) brings it back.
-    AwaitChange,
-    After(Duration),
-    /// At the account's next resync: the resync timer requeues it.
-    Resync,
-}
-
-impl From<Requeue> for kube::runtime::controller::Action {
-    fn from(r: Requeue) -> Self {
-        match r {
-            Requeue::AwaitChange | Requeue::Resync => Self::await_change(),
-            Requeue::After(d) => Self::requeue(d),
-        }
-    }
-}
 
 /// `BASE_BACKOFF * 2^(attempt-1)`, capped; `attempt` counts from 1.
 pub fn backoff(attempt: u32, cap: Duration) -> Duration {
@@ -56,55 +34,69 @@ pub fn jittered(period: Duration, fraction: f64) -> Duration {
     period + period.mul_f64(0.1 * fraction.clamp(0.0, 1.0))
 }
 
-/// The requeue after a failed reconcile, the `attempt`th in a row.
-pub fn after_error(err: &Error, attempt: u32, cap: Duration) -> Requeue {
-    match err {
-        Error::Invalid(_) => Requeue::AwaitChange,
-        Error::Cloud(e) => match e.retry_after() {
-            Some(d) => Requeue::After(d),
-            None => Requeue::After(backoff(attempt, cap)),
-        },
-        _ => Requeue::After(backoff(attempt, cap)),
+/// What one object's verdict asks of its account's next cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Nothing sooner than the resync.
+    Resync,
+    /// Retry after this long (the cloud said so).
+    After(Duration),
+    /// Retry with the account's backoff.
+    Backoff,
+}
+
+/// What `verdict` asks for.
+pub fn want(verdict: &Verdict) -> Want {
+    match verdict {
+        Verdict::Ready { .. } | Verdict::Progressing { retry: false, .. } => Want::Resync,
+        Verdict::Stalled {
+            reason: Reason::CredentialsInvalid | Reason::AccountInvalid,
+            ..
+        } => Want::Backoff,
+        Verdict::Stalled { .. } => Want::Resync,
+        Verdict::Failed {
+            retry_after: Some(d),
+            ..
+        } => Want::After(*d),
+        Verdict::Failed { .. } | Verdict::Progressing { retry: true, .. } => Want::Backoff,
     }
 }
 
-/// The requeue after success of an object with no account to resync with.
-pub fn after_success_alone(resync: Duration) -> Requeue {
-    Requeue::After(jittered(resync, rand::random::<f64>()))
+/// Whether a cycle's result needs a retry before the resync (the account's
+/// backoff counts such cycles in a row).
+pub fn needs_retry(result: &CycleResult) -> bool {
+    result.iter().any(|o| want(&o.verdict) != Want::Resync)
 }
 
-/// How often the resync timer looks for due objects: a twentieth of the
-/// period, between 100 ms and 10 s. Objects answered within one tick come
-/// back in the same batch.
-pub fn resync_tick(resync: Duration) -> Duration {
-    (resync / 20).clamp(Duration::from_millis(100), Duration::from_secs(10))
-}
-
-/// Consecutive failures per object, to grow the backoff.
-#[derive(Debug, Default)]
-pub struct FailureCounts(Mutex<HashMap<String, u32>>);
-
-impl FailureCounts {
-    /// Count one more failure; returns the new count.
-    pub fn failed(&self, key: &str) -> u32 {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(key.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
-    }
-
-    pub fn succeeded(&self, key: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-    }
+/// How long after `result`'s cycle started the next one should run: the
+/// earliest of what its objects ask, `attempt` being the number of cycles
+/// in a row (this one included) that needed a retry.
+pub fn after_cycle(
+    result: &CycleResult,
+    attempt: u32,
+    resync: Duration,
+    cap: Duration,
+    jitter: f64,
+) -> Duration {
+    result
+        .iter()
+        .map(|o| match want(&o.verdict) {
+            Want::Resync => jittered(resync, jitter),
+            Want::After(d) => d,
+            Want::Backoff => backoff(attempt.max(1), cap),
+        })
+        .min()
+        .unwrap_or_else(|| jittered(resync, jitter))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::{ApiErrorDetail, CloudError};
-    use crate::model::FieldError;
+    use crate::cloud::ErrorKind;
+    use crate::model::ObjectKey;
 
     const CAP: Duration = Duration::from_secs(300);
+    const RESYNC: Duration = Duration::from_secs(600);
 
     #[test]
     fn backoff_doubles_and_caps() {
@@ -121,60 +113,67 @@ mod tests {
         assert_eq!(jittered(p, 0.0), p);
         assert_eq!(jittered(p, 1.0), Duration::from_secs(660));
         assert_eq!(jittered(p, 0.5), Duration::from_secs(630));
-        for _ in 0..100 {
-            let Requeue::After(d) = after_success_alone(p) else {
-                panic!("success requeues")
-            };
-            assert!(d >= p && d <= Duration::from_secs(660), "{d:?}");
+        assert_eq!(jittered(p, 7.0), Duration::from_secs(660), "clamped");
+    }
+
+    fn result(verdicts: &[Verdict]) -> CycleResult {
+        let keys: Vec<ObjectKey> = (0..verdicts.len())
+            .map(|i| ObjectKey::new("PortSecurityGroups", "ns", &format!("p{i}")))
+            .collect();
+        let mut r = CycleResult::all(
+            ObjectKey::new("CloudAccount", "ns", "acct"),
+            &keys,
+            Verdict::synced(""),
+        );
+        for (o, v) in r.objects.values_mut().zip(verdicts) {
+            o.verdict = v.clone();
         }
+        r
     }
 
     #[test]
-    fn the_resync_tick_is_a_twentieth_of_the_period_within_bounds() {
-        assert_eq!(
-            resync_tick(Duration::from_secs(600)),
-            Duration::from_secs(10)
+    fn the_earliest_want_of_any_object_wins() {
+        let synced = Verdict::synced("in sync");
+        let invalid = Verdict::stalled(Reason::InvalidSpec, "spec.ports: bad");
+        let waiting = Verdict::waiting(Reason::ReferenceNotFound, "", false);
+        let throttled = Verdict::failed(
+            Reason::Cloud(ErrorKind::Throttled),
+            "",
+            Some(Duration::from_secs(7)),
         );
-        assert_eq!(resync_tick(Duration::from_secs(60)), Duration::from_secs(3));
-        assert_eq!(
-            resync_tick(Duration::from_secs(1)),
-            Duration::from_millis(100)
-        );
-        assert_eq!(
-            resync_tick(Duration::from_secs(5400)),
-            Duration::from_secs(10)
-        );
-    }
+        let server = Verdict::failed(Reason::Cloud(ErrorKind::Server), "", None);
+        let pending = Verdict::waiting(Reason::Pending, "", true);
+        let creds = Verdict::stalled(Reason::CredentialsInvalid, "");
 
-    #[test]
-    fn policy_by_error() {
-        let invalid = Error::Invalid(vec![FieldError::new(None, "spec.ports", "bad")]);
-        assert_eq!(after_error(&invalid, 3, CAP), Requeue::AwaitChange);
-
-        let throttled = Error::Cloud(CloudError::Throttled {
-            detail: ApiErrorDetail::default(),
-            retry_after: Some(Duration::from_secs(7)),
-        });
+        let settled = result(&[synced.clone(), invalid.clone(), waiting.clone()]);
+        assert!(!needs_retry(&settled));
         assert_eq!(
-            after_error(&throttled, 5, CAP),
-            Requeue::After(Duration::from_secs(7)),
+            after_cycle(&settled, 1, RESYNC, CAP, 0.5),
+            RESYNC.mul_f64(1.05)
+        );
+
+        let r = result(&[synced.clone(), throttled.clone()]);
+        assert!(needs_retry(&r));
+        assert_eq!(
+            after_cycle(&r, 3, RESYNC, CAP, 0.0),
+            Duration::from_secs(7),
             "Retry-After wins over the backoff"
         );
-
-        let server = Error::Cloud(CloudError::Server(ApiErrorDetail::default()));
+        let r = result(&[synced.clone(), server.clone(), throttled]);
+        assert_eq!(after_cycle(&r, 1, RESYNC, CAP, 0.0), Duration::from_secs(5));
+        assert_eq!(after_cycle(&r, 3, RESYNC, CAP, 0.0), Duration::from_secs(7));
+        for v in [server, pending, creds] {
+            let r = result(&[synced.clone(), v.clone()]);
+            assert_eq!(
+                after_cycle(&r, 3, RESYNC, CAP, 0.0),
+                Duration::from_secs(20),
+                "{v:?}"
+            );
+        }
         assert_eq!(
-            after_error(&server, 3, CAP),
-            Requeue::After(Duration::from_secs(20))
+            after_cycle(&result(&[]), 1, RESYNC, CAP, 0.0),
+            RESYNC,
+            "an account with no objects resyncs"
         );
-    }
-
-    #[test]
-    fn failure_counts_reset_on_success() {
-        let c = FailureCounts::default();
-        assert_eq!(c.failed("a"), 1);
-        assert_eq!(c.failed("a"), 2);
-        assert_eq!(c.failed("b"), 1);
-        c.succeeded("a");
-        assert_eq!(c.failed("a"), 1);
     }
 }

@@ -1,16 +1,17 @@
-//! Wiring: one shared watcher and store per kind, one kube-rs `Controller`
-//! per kind on top, the watches between kinds, the metrics/health server,
-//! leader election and graceful shutdown.
+//! Wiring: one shared watcher and store per kind; on top, the account
+//! controller (one cycle per `CloudAccount`, triggered by a change to any
+//! of its objects) and one thin controller per finalized kind (finalizer,
+//! orphans); the metrics/health server, leader election with its write
+//! fence, and graceful shutdown.
 //!
 //! Watches between kinds (all in the object's own namespace):
-//! - a `CloudAccount` change requeues every object using it;
-//! - a `SecurityGroup` change requeues the `PortSecurityGroups` and
-//!   `SecurityGroupMembership`s naming it, and the groups whose rules name
-//!   it as `remoteGroupRef`.
+//! - any object's change triggers its account's cycle;
+//! - a `CloudAccount` change triggers the objects naming it (they may have
+//!   become orphans, or stopped being ones);
+//! - a `SecurityGroup` change triggers the memberships naming it (their
+//!   account is the group's).
 //!
-//! Triggers ignore status-only updates (the controller's own writes):
-//! objects whose status a cycle changed are requeued explicitly instead
-//! (see `reconciler`).
+//! Triggers ignore status-only updates (the controller's own writes).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,36 +24,32 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::crd::{CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupMembership};
 
+use super::account;
+use super::admission;
 use super::args::RunArgs;
-use super::cycle::{ProviderFactory, Resolver};
+use super::clients::ProviderFactory;
+use super::context::{Context, Settings, Stores};
+use super::cycle::Timing;
 use super::error::Error;
 use super::events::EventRecorder;
 use super::http::{self, Readiness};
-use super::leader::LeaderElector;
+use super::leader::{Fence, LeaderElector};
 use super::metrics::Metrics;
 use super::objects::Managed;
-use super::reconciler::{Context, Requeuers, Stores, error_policy, reconcile, resync_timer};
-use super::sharing;
 
-/// What `run` plugs in: how to build cloud clients and how to resolve an
-/// account's objects. Tests substitute their own.
-#[derive(Clone)]
-pub struct Plugins {
-    pub providers: Arc<dyn ProviderFactory>,
-    pub resolver: Resolver,
-}
-
-/// A hash of what a user can change: what a cycle reads of the object
-/// ([`sharing::user_input`]) plus labels and finalizers. Status-only
-/// writes hash the same.
+/// A hash of what a user can change: spec (generation), labels,
+/// annotations, finalizers and deletion. Status-only writes hash the same.
 fn trigger_hash<K: kube::Resource>(obj: &K) -> u64 {
     let m = obj.meta();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    sharing::user_input(m).hash(&mut h);
+    m.uid.hash(&mut h);
+    m.generation.hash(&mut h);
+    m.annotations.hash(&mut h);
+    m.deletion_timestamp.is_some().hash(&mut h);
     m.labels.hash(&mut h);
     m.finalizers.hash(&mut h);
     h.finish()
@@ -139,19 +136,15 @@ fn refs<K: Managed>(objs: impl Iterator<Item = Arc<K>>) -> Vec<ObjectRef<K>> {
     objs.map(|o| ObjectRef::from(o.as_ref())).collect()
 }
 
-fn receiver_stream<T: Send + 'static>(
-    rx: mpsc::UnboundedReceiver<T>,
-) -> impl Stream<Item = T> + Send + 'static {
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
-}
-
-/// Run the four controllers until `stop` turns true.
+/// Run the account controller and the three object controllers until
+/// `stop` turns true.
 async fn run_controllers(
     client: Client,
     args: &RunArgs,
     metrics: Metrics,
-    plugins: Plugins,
+    providers: Arc<dyn ProviderFactory>,
     identity: &str,
+    fence: Fence,
     stop: watch::Receiver<bool>,
 ) {
     let mut tasks = Vec::new();
@@ -160,10 +153,6 @@ async fn run_controllers(
     let ports = shared::<PortSecurityGroups>(&client, args, &mut tasks);
     let memberships = shared::<SecurityGroupMembership>(&client, args, &mut tasks);
 
-    let (acc_tx, acc_rx) = mpsc::unbounded_channel();
-    let (grp_tx, grp_rx) = mpsc::unbounded_channel();
-    let (port_tx, port_rx) = mpsc::unbounded_channel();
-    let (mem_tx, mem_rx) = mpsc::unbounded_channel();
     let stores = Stores {
         accounts: accounts.store.clone(),
         groups: groups.store.clone(),
@@ -173,19 +162,18 @@ async fn run_controllers(
     let recorder = EventRecorder::new(client.clone(), "secgroup-controller", identity);
     let ctx = Arc::new(Context::new(
         client.clone(),
-        metrics,
         recorder,
-        plugins.providers,
-        plugins.resolver,
-        args.plan_options(),
-        args.resync_period,
-        args.max_backoff,
+        providers,
         stores.clone(),
-        Requeuers {
-            accounts: acc_tx,
-            groups: grp_tx,
-            ports: port_tx,
-            memberships: mem_tx,
+        metrics,
+        fence,
+        Settings {
+            plan_options: args.plan_options(),
+            timing: Timing {
+                resync: args.resync_period,
+                max_backoff: args.max_backoff,
+            },
+            coalesce_window: args.coalesce_window,
         },
     ));
     let config = ControllerConfig::default().concurrency(args.concurrency);
@@ -196,23 +184,44 @@ async fn run_controllers(
         }
     };
 
-    let account_ctl = Controller::for_shared_stream(
-        user_changes(accounts.subscriber.clone()),
-        stores.accounts.clone(),
-    )
-    .with_config(config.clone())
-    .reconcile_on(receiver_stream(acc_rx))
-    .graceful_shutdown_on(shutdown())
-    .run(
-        reconcile::<CloudAccount>,
-        error_policy::<CloudAccount>,
-        ctx.clone(),
-    )
-    .for_each(|_| std::future::ready(()));
+    // Every object triggers its account's cycle.
+    let account_ctl = {
+        let to_account = |namespace: Option<String>, name: String| {
+            namespace.map(|ns| ObjectRef::<CloudAccount>::new(&name).within(&ns))
+        };
+        let group_account =
+            move |g: Arc<SecurityGroup>| to_account(g.namespace(), g.spec.account_ref.name.clone());
+        let port_account = move |p: Arc<PortSecurityGroups>| {
+            to_account(p.namespace(), p.spec.account_ref.name.clone())
+        };
+        let membership_account = {
+            let groups = stores.groups.clone();
+            move |m: Arc<SecurityGroupMembership>| {
+                to_account(m.namespace(), m.account_name(&groups)?)
+            }
+        };
+        Controller::for_shared_stream(
+            user_changes(accounts.subscriber.clone()),
+            stores.accounts.clone(),
+        )
+        .with_config(config.clone())
+        .watches_shared_stream(user_changes(groups.subscriber.clone()), group_account)
+        .watches_shared_stream(user_changes(ports.subscriber.clone()), port_account)
+        .watches_shared_stream(
+            user_changes(memberships.subscriber.clone()),
+            membership_account,
+        )
+        .graceful_shutdown_on(shutdown())
+        .run(account::reconcile, account::error_policy, ctx.clone())
+        .for_each(|_| std::future::ready(()))
+    };
 
-    let group_ctl =
-        {
-            let by_account = {
+    // Object controllers: finalizers, and the status of objects that have
+    // no account. An account's change or a group's change can turn an
+    // object into an orphan (or back).
+    let group_ctl = {
+        let by_account =
+            {
                 let store = stores.groups.clone();
                 move |acct: Arc<CloudAccount>| {
                     let ns = acct.namespace();
@@ -222,36 +231,20 @@ async fn run_controllers(
                     }))
                 }
             };
-            let by_remote = {
-                let store = stores.groups.clone();
-                move |changed: Arc<SecurityGroup>| {
-                    let ns = changed.namespace();
-                    let name = changed.name_any();
-                    refs(store.state().into_iter().filter(move |g| {
-                        same_ns(g.as_ref(), &ns)
-                            && g.spec.rules.iter().flatten().any(|r| {
-                                r.remote_group_ref.as_ref().is_some_and(|r| r.name == name)
-                            })
-                    }))
-                }
-            };
-            Controller::for_shared_stream(
-                user_changes(groups.subscriber.clone()),
-                stores.groups.clone(),
-            )
-            .with_config(config.clone())
-            .reconcile_on(receiver_stream(grp_rx))
-            .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
-            .watches_shared_stream(user_changes(groups.subscriber.clone()), by_remote)
-            .graceful_shutdown_on(shutdown())
-            .run(
-                reconcile::<SecurityGroup>,
-                error_policy::<SecurityGroup>,
-                ctx.clone(),
-            )
-            .for_each(|_| std::future::ready(()))
-        };
-
+        Controller::for_shared_stream(
+            user_changes(groups.subscriber.clone()),
+            stores.groups.clone(),
+        )
+        .with_config(config.clone())
+        .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
+        .graceful_shutdown_on(shutdown())
+        .run(
+            admission::reconcile::<SecurityGroup>,
+            admission::error_policy::<SecurityGroup>,
+            ctx.clone(),
+        )
+        .for_each(|_| std::future::ready(()))
+    };
     let port_ctl = {
         let by_account =
             {
@@ -264,34 +257,17 @@ async fn run_controllers(
                     }))
                 }
             };
-        let by_group = {
-            let store = stores.ports.clone();
-            move |g: Arc<SecurityGroup>| {
-                let ns = g.namespace();
-                let name = g.name_any();
-                refs(store.state().into_iter().filter(move |p| {
-                    same_ns(p.as_ref(), &ns)
-                        && p.spec
-                            .security_groups
-                            .iter()
-                            .any(|r| r.name.as_deref() == Some(name.as_str()))
-                }))
-            }
-        };
         Controller::for_shared_stream(user_changes(ports.subscriber.clone()), stores.ports.clone())
             .with_config(config.clone())
-            .reconcile_on(receiver_stream(port_rx))
             .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
-            .watches_shared_stream(user_changes(groups.subscriber.clone()), by_group)
             .graceful_shutdown_on(shutdown())
             .run(
-                reconcile::<PortSecurityGroups>,
-                error_policy::<PortSecurityGroups>,
+                admission::reconcile::<PortSecurityGroups>,
+                admission::error_policy::<PortSecurityGroups>,
                 ctx.clone(),
             )
             .for_each(|_| std::future::ready(()))
     };
-
     let membership_ctl = {
         let by_account = {
             let store = stores.memberships.clone();
@@ -324,13 +300,12 @@ async fn run_controllers(
             stores.memberships.clone(),
         )
         .with_config(config)
-        .reconcile_on(receiver_stream(mem_rx))
         .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
         .watches_shared_stream(user_changes(groups.subscriber.clone()), by_group)
         .graceful_shutdown_on(shutdown())
         .run(
-            reconcile::<SecurityGroupMembership>,
-            error_policy::<SecurityGroupMembership>,
+            admission::reconcile::<SecurityGroupMembership>,
+            admission::error_policy::<SecurityGroupMembership>,
             ctx.clone(),
         )
         .for_each(|_| std::future::ready(()))
@@ -346,8 +321,7 @@ async fn run_controllers(
         ports.subscriber,
         memberships.subscriber,
     ));
-    let resync = resync_timer(ctx, shutdown());
-    tokio::join!(account_ctl, group_ctl, port_ctl, membership_ctl, resync);
+    tokio::join!(account_ctl, group_ctl, port_ctl, membership_ctl);
     for t in tasks {
         t.abort();
     }
@@ -355,13 +329,15 @@ async fn run_controllers(
 
 /// Run the controller: serve metrics, win the Lease (unless disabled), run
 /// the controllers until `shutdown` completes or leadership is lost, then
-/// stop gracefully and release the Lease.
-pub async fn run_with_plugins(
+/// stop gracefully and release the Lease. `providers` builds the cloud
+/// clients (tests substitute fakes).
+pub async fn run_with_providers(
     args: RunArgs,
     client: Client,
-    plugins: Plugins,
+    providers: Arc<dyn ProviderFactory>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    args.check().map_err(Error::Config)?;
     let metrics = Metrics::new();
     let readiness = Readiness::default();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -408,9 +384,13 @@ pub async fn run_with_plugins(
             args.lease_duration,
         )
     });
+    let fence = match &elector {
+        Some(_) => Fence::closed(),
+        None => Fence::open(),
+    };
     if let Some(e) = &elector {
         tokio::select! {
-            _ = e.acquire(args.lease_renew_period) => {}
+            _ = e.acquire(args.lease_renew_period, args.lease_renew_deadline, &fence) => {}
             _ = stopped() => {
                 let _ = server.await;
                 return Ok(());
@@ -423,13 +403,17 @@ pub async fn run_with_plugins(
         client.clone(),
         &args,
         metrics.clone(),
-        plugins,
+        providers,
         &identity,
+        fence.clone(),
         stop_rx.clone(),
     );
     let lost = async {
         match &elector {
-            Some(e) => e.hold(args.lease_renew_period).await,
+            Some(e) => {
+                e.hold(args.lease_renew_period, args.lease_renew_deadline, &fence)
+                    .await
+            }
             None => std::future::pending::<()>().await,
         }
     };

@@ -1,23 +1,43 @@
 //! Pure status and event logic: the status an [`ObjectOutcome`] gives an
-//! object, whether it differs from the stored one enough to write, and the
-//! Events a transition deserves. No I/O; the time is passed in.
-
-use std::time::Duration;
+//! object, whether it must be written, and the Events a transition
+//! deserves. No I/O; the time is passed in.
+//!
+//! A status is written only when something a user reads in it changed.
+//! `lastSyncTime` says when that last happened, and `lastPlan` keeps the
+//! last plan that had changes for the object, so an object that stays in
+//! sync across resyncs gets no write. The `CloudAccount`'s own
+//! `lastSyncTime` moves with every cycle that read the cloud
+//! ([`Stamp::Always`]): one write per account says when it was last
+//! compared.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::events::EventType;
-use serde_json::Value;
 
 use crate::crd::ResourceStatus;
 use crate::crd::conditions::{self, READY};
 
-use super::cycle::{ObjectOutcome, Verdict};
 use super::objects::Managed;
+use super::outcome::{ObjectOutcome, Reason, Verdict};
+
+/// When `lastSyncTime` moves to now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stamp {
+    /// Only when something else in the status changed.
+    OnChange,
+    /// Always (the account, after a cycle that read the cloud).
+    Always,
+}
 
 /// The status `obj` should have after `outcome`, starting from its current
 /// status (so condition transition times survive).
-pub fn desired_status<K: Managed>(obj: &K, outcome: &ObjectOutcome, now: Time) -> K::Status {
-    let mut status = obj.status().cloned().unwrap_or_default();
+pub fn desired_status<K: Managed>(
+    obj: &K,
+    outcome: &ObjectOutcome,
+    now: Time,
+    stamp: Stamp,
+) -> K::Status {
+    let old = obj.status().cloned().unwrap_or_default();
+    let mut status = old.clone();
     let generation = obj.meta().generation;
     status.set_observed_generation(generation);
     let (ready, reconciling, stalled) = match &outcome.verdict {
@@ -25,7 +45,7 @@ pub fn desired_status<K: Managed>(obj: &K, outcome: &ObjectOutcome, now: Time) -
         Verdict::Progressing { .. } | Verdict::Failed { .. } => (false, true, false),
         Verdict::Stalled { .. } => (false, false, true),
     };
-    let reason = outcome.verdict.reason();
+    let reason = outcome.verdict.reason().as_str();
     let message = outcome.verdict.message();
     let conditions = status.conditions_mut();
     conditions::set_condition(
@@ -52,47 +72,25 @@ pub fn desired_status<K: Managed>(obj: &K, outcome: &ObjectOutcome, now: Time) -
             now.clone(),
         ),
     );
-    status.set_last_plan(outcome.planned.clone());
-    status.set_last_sync_time(now);
+    if !outcome.planned.is_empty() || obj.status().is_none() {
+        status.set_last_plan(
+            outcome
+                .planned
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        );
+    }
     K::fill_status(&mut status, outcome);
+    if stamp == Stamp::Always || status != old || obj.status().is_none() {
+        status.set_last_sync_time(now);
+    }
     status
 }
 
-fn without_sync_time(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("lastSyncTime");
-    }
-    v
-}
-
-fn sync_time(v: &Value) -> Option<jiff::Timestamp> {
-    v.get("lastSyncTime")?.as_str()?.parse().ok()
-}
-
-/// Whether `new` must be written over `old`: anything but `lastSyncTime`
-/// changed, or `lastSyncTime` is older than `refresh` (so it still says
-/// roughly when the object was last compared, without a write per pass).
-pub fn needs_write<S: serde::Serialize>(
-    old: Option<&S>,
-    new: &S,
-    now: jiff::Timestamp,
-    refresh: Duration,
-) -> bool {
-    let Some(old) = old else {
-        return true;
-    };
-    let (Ok(old), Ok(new)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
-        return true;
-    };
-    if without_sync_time(&old) != without_sync_time(&new) {
-        return true;
-    }
-    let refresh = jiff::SignedDuration::try_from(refresh).unwrap_or(jiff::SignedDuration::MAX);
-    match sync_time(&old) {
-        Some(t) => now.duration_since(t) >= refresh,
-        None => true,
-    }
+/// Whether `new` must be written over `old`.
+pub fn needs_write<S: PartialEq>(old: Option<&S>, new: &S) -> bool {
+    old != Some(new)
 }
 
 /// An Event to publish.
@@ -121,7 +119,7 @@ pub fn is_drift_repair<K: Managed>(obj: &K, outcome: &ObjectOutcome) -> bool {
     };
     let applied: u32 = outcome.applied.values().sum();
     let was_synced = conditions::find(old.conditions(), READY)
-        .is_some_and(|c| c.status == conditions::TRUE && c.reason == "Synced");
+        .is_some_and(|c| c.status == conditions::TRUE && c.reason == Reason::Synced.as_str());
     let observed = conditions::find(old.conditions(), READY).and_then(|c| c.observed_generation)
         == obj.meta().generation;
     applied > 0 && was_synced && observed
@@ -137,7 +135,7 @@ pub fn events(
     let mut out = Vec::new();
     let n = |kinds: &[&str]| -> u32 { kinds.iter().filter_map(|k| outcome.applied.get(*k)).sum() };
     if n(&["createGroup"]) > 0 {
-        let id = outcome.group_id.clone().unwrap_or_default();
+        let id = outcome.facts.group_id().unwrap_or_default();
         out.push(normal(
             "Created",
             "CreateGroup",
@@ -176,7 +174,7 @@ pub fn events(
         ));
     }
     if n(&["deleteGroup"]) > 0 {
-        let id = outcome.group_id.clone().unwrap_or_default();
+        let id = outcome.facts.group_id().unwrap_or_default();
         out.push(normal(
             "Deleted",
             "DeleteGroup",
@@ -190,7 +188,7 @@ pub fn events(
             "the cloud had drifted from the spec; changes were applied".to_string(),
         ));
     }
-    let reason_changed = old_ready.is_none_or(|c| c.reason != outcome.verdict.reason());
+    let reason_changed = old_ready.is_none_or(|c| c.reason != outcome.verdict.reason().as_str());
     match &outcome.verdict {
         Verdict::Stalled { reason, message } if reason_changed => out.push(EventSpec {
             type_: EventType::Warning,
@@ -218,6 +216,7 @@ mod tests {
     use kube::api::ObjectMeta;
 
     use super::*;
+    use crate::controller::outcome::{ChangeCounts, Facts};
     use crate::crd::{LocalObjectRef, SecurityGroup, SecurityGroupSpec, SecurityGroupStatus};
     use crate::model::ObjectKey;
 
@@ -246,26 +245,23 @@ mod tests {
         }
     }
 
-    fn outcome(verdict: Verdict, applied: &[(&str, u32)]) -> ObjectOutcome {
+    fn outcome(verdict: Verdict, applied: &[(&'static str, u32)]) -> ObjectOutcome {
+        let counts: ChangeCounts = applied.iter().copied().collect();
         ObjectOutcome {
             key: ObjectKey::new("SecurityGroup", "prod", "web"),
             verdict,
-            planned: applied.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            applied: applied.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            group_id: Some("sg-1".into()),
-            rule_count: Some(3),
-            group_ids: None,
-            current_groups: None,
-            managed_ports: None,
+            planned: counts.clone(),
+            applied: counts,
+            facts: Facts::Group {
+                group_id: Some("sg-1".into()),
+                rule_count: Some(3),
+            },
             cleanup_done: false,
         }
     }
 
     fn synced() -> Verdict {
-        Verdict::Ready {
-            reason: "Synced".into(),
-            message: "in sync".into(),
-        }
+        Verdict::synced("in sync")
     }
 
     #[test]
@@ -275,6 +271,7 @@ mod tests {
             &obj,
             &outcome(synced(), &[("createGroup", 1)]),
             now("2026-01-01T00:00:00Z"),
+            Stamp::OnChange,
         );
         assert_eq!(s.observed_generation, Some(3));
         assert_eq!(s.group_id.as_deref(), Some("sg-1"));
@@ -287,42 +284,62 @@ mod tests {
             s.last_plan,
             Some(BTreeMap::from([("createGroup".to_string(), 1)]))
         );
+        assert_eq!(s.last_sync_time, Some(now("2026-01-01T00:00:00Z")));
     }
 
     #[test]
-    fn unchanged_status_is_not_rewritten_until_the_sync_time_is_stale() {
+    fn an_unchanged_status_is_never_rewritten_and_keeps_its_times() {
         let t0 = now("2026-01-01T00:00:00Z");
-        let first = desired_status(&sg(1, None), &outcome(synced(), &[]), t0);
+        let first = desired_status(
+            &sg(1, None),
+            &outcome(synced(), &[("createRules", 1)]),
+            t0.clone(),
+            Stamp::OnChange,
+        );
         let stored = sg(1, Some(first.clone()));
-        let t1 = now("2026-01-01T00:01:00Z");
-        let second = desired_status(&stored, &outcome(synced(), &[]), t1.clone());
-        let ten_min = Duration::from_secs(600);
-        assert!(!needs_write(Some(&first), &second, t1.0, ten_min));
+        // The next cycle finds it in sync: nothing planned, nothing to say.
+        let later = now("2026-01-01T10:00:00Z");
+        let second = desired_status(
+            &stored,
+            &outcome(synced(), &[]),
+            later.clone(),
+            Stamp::OnChange,
+        );
+        assert!(!needs_write(Some(&first), &second), "{second:?}");
+        assert_eq!(second.last_sync_time, Some(t0.clone()));
+        assert_eq!(
+            second.last_plan,
+            Some(BTreeMap::from([("createRules".to_string(), 1)])),
+            "the last plan with changes stays"
+        );
         assert_eq!(
             conditions::find(&second.conditions, "Ready")
                 .unwrap()
                 .last_transition_time,
-            conditions::find(&first.conditions, "Ready")
-                .unwrap()
-                .last_transition_time,
+            t0,
             "no transition: the time is kept"
         );
-        let later = now("2026-01-01T00:10:00Z");
-        assert!(needs_write(Some(&first), &second, later.0, ten_min));
 
+        // A status a user reads differently is written, stamped now.
         let stalled = desired_status(
             &stored,
-            &outcome(
-                Verdict::Stalled {
-                    reason: "Conflict".into(),
-                    message: "x".into(),
-                },
-                &[],
-            ),
-            t1.clone(),
+            &outcome(Verdict::stalled(Reason::Conflict, "x"), &[]),
+            later.clone(),
+            Stamp::OnChange,
         );
-        assert!(needs_write(Some(&first), &stalled, t1.0, ten_min));
-        assert!(needs_write(None, &stalled, t1.0, ten_min));
+        assert!(needs_write(Some(&first), &stalled));
+        assert_eq!(stalled.last_sync_time, Some(later.clone()));
+        assert!(needs_write(None, &stalled));
+
+        // The account stamps every cycle that read the cloud.
+        let stamped = desired_status(
+            &stored,
+            &outcome(synced(), &[]),
+            later.clone(),
+            Stamp::Always,
+        );
+        assert!(needs_write(Some(&first), &stamped));
+        assert_eq!(stamped.last_sync_time, Some(later));
     }
 
     #[test]
@@ -335,10 +352,7 @@ mod tests {
         assert_eq!(reasons, ["Created", "RulesChanged", "PortsAttached"]);
 
         let blocked = outcome(
-            Verdict::Stalled {
-                reason: "MassChangeBlocked".into(),
-                message: "would revoke 9 of 10 rules".into(),
-            },
+            Verdict::stalled(Reason::MassChangeBlocked, "would revoke 9 of 10 rules"),
             &[],
         );
         let ev = events(None, &blocked, false);
@@ -347,7 +361,12 @@ mod tests {
         assert!(ev[0].note.contains("9 of 10"));
 
         // Still blocked for the same reason: no new event.
-        let s = desired_status(&sg(1, None), &blocked, now("2026-01-01T00:00:00Z"));
+        let s = desired_status(
+            &sg(1, None),
+            &blocked,
+            now("2026-01-01T00:00:00Z"),
+            Stamp::OnChange,
+        );
         let old_ready = conditions::find(&s.conditions, "Ready");
         assert!(events(old_ready, &blocked, false).is_empty());
     }
@@ -355,7 +374,12 @@ mod tests {
     #[test]
     fn drift_needs_an_observed_generation_that_was_in_sync() {
         let t0 = now("2026-01-01T00:00:00Z");
-        let in_sync = desired_status(&sg(2, None), &outcome(synced(), &[]), t0.clone());
+        let in_sync = desired_status(
+            &sg(2, None),
+            &outcome(synced(), &[]),
+            t0.clone(),
+            Stamp::OnChange,
+        );
         let repaired = outcome(synced(), &[("createRules", 1)]);
         assert!(is_drift_repair(&sg(2, Some(in_sync.clone())), &repaired));
         assert!(
@@ -365,15 +389,9 @@ mod tests {
         assert!(!is_drift_repair(&sg(2, None), &repaired), "first pass");
         let waiting = desired_status(
             &sg(2, None),
-            &outcome(
-                Verdict::Progressing {
-                    reason: "ReferenceNotFound".into(),
-                    message: String::new(),
-                    retry: false,
-                },
-                &[],
-            ),
+            &outcome(Verdict::waiting(Reason::ReferenceNotFound, "", false), &[]),
             t0,
+            Stamp::OnChange,
         );
         assert!(!is_drift_repair(&sg(2, Some(waiting)), &repaired));
         let ev = events(None, &repaired, true);
