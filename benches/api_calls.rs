@@ -2,48 +2,66 @@
 //! `reconcile::sync` and the real clients against the simulator. For each,
 //! the writes and reads the simulator counted, the planner's documented
 //! lower bound on writes, their ratio (target 1.00), and what one call per
-//! port or per rule (how the peers' tools work) would cost.
+//! port or per rule (how the peers' tools work) would cost. Then full
+//! observations: the bulk reads a resync makes for an account (groups
+//! with their rules, every port holding them, named ports outside them),
+//! with the lower bound on reads those calls allow.
 //!
-//! Run: `cargo bench --bench api_calls` (prints a Markdown table; the
+//! Run: `cargo bench --bench api_calls` (prints Markdown tables; the
 //! figures are call counts, so they do not depend on the machine). An
 //! argument filters scenarios by substring, e.g.
-//! `cargo bench --bench api_calls -- huawei`.
+//! `cargo bench --bench api_calls -- huawei` or `-- observation`. Each
+//! scenario run is also written as one JSON object a line to
+//! `target/bench/api_calls.jsonl` (`cloud`, `scenario`, `reads`, `writes`,
+//! `reads_bound`, `writes_bound`, ...; `null` where a scenario states no
+//! bound), counted from the simulator's per-endpoint counts.
 
-#[path = "../tests/reliability_common/mod.rs"]
-mod common;
+use secgroup_test_support::scenarios as support;
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use common::{ClientOptions, Cloud, Scenario};
 use secgroup_controller::model::ProviderKind;
 use secgroup_controller::sim::Faults;
+use serde_json::json;
+use support::{ClientOptions, Cloud, Observation, Scenario};
 
 fn scenarios() -> Vec<Scenario> {
     let mut out = Vec::new();
-    for kind in common::kinds() {
+    for kind in support::kinds() {
         for n in [1, 20, 45, 1000] {
-            out.push(common::join(kind, n));
+            out.push(support::join(kind, n));
         }
         for k in [1, 20, 45, 1000] {
-            out.push(common::move_ports(kind, k));
+            out.push(support::move_ports(kind, k));
         }
         for (n, l) in [(1, 3), (20, 3), (21, 2), (45, 3), (1000, 3)] {
-            out.push(common::leave(kind, n, l));
+            out.push(support::leave(kind, n, l));
         }
         // Baidu holds 50 rules per direction, and rules are created before
         // the old ones go: keep have + replaced within 50.
-        out.push(common::rules_change(kind, 0, 0, 40));
-        out.push(common::rules_change(kind, 30, 20, 0));
-        out.push(common::rules_change(kind, 30, 10, 10));
+        out.push(support::rules_change(kind, 0, 0, 40));
+        out.push(support::rules_change(kind, 30, 20, 0));
+        out.push(support::rules_change(kind, 30, 10, 10));
         if kind == ProviderKind::Huawei {
-            out.push(common::rules_change(kind, 0, 0, 1000));
-            out.push(common::rules_change(kind, 400, 200, 0));
+            out.push(support::rules_change(kind, 0, 0, 1000));
+            out.push(support::rules_change(kind, 400, 200, 0));
         }
-        out.push(common::spread(kind, 1000, 10, false));
-        out.push(common::spread(kind, 1000, 10, true));
-        out.push(common::create_and_join(kind, 45, 10));
+        out.push(support::spread(kind, 1000, 10, false));
+        out.push(support::spread(kind, 1000, 10, true));
+        out.push(support::create_and_join(kind, 45, 10));
     }
     out
+}
+
+fn observations() -> Vec<Observation> {
+    support::kinds()
+        .into_iter()
+        // 10,000 ports in 10 groups of 5 rules; 20 named ports outside
+        // them; on Baidu 10 instances with an elastic NIC.
+        .map(|kind| support::full_observation(kind, 10_000, 10, 5, 20, 10))
+        .collect()
 }
 
 struct Row {
@@ -60,20 +78,25 @@ struct Row {
     problems: Vec<String>,
 }
 
-async fn run(s: Scenario) -> Row {
-    let cloud = Cloud::start(
-        s.kind,
-        s.state.clone(),
+/// The simulator seeded with `state` and the production client for it.
+async fn start(kind: ProviderKind, state: &secgroup_controller::sim::SimState) -> Cloud {
+    Cloud::start(
+        kind,
+        state.clone(),
         Faults::default(),
         ClientOptions::default(),
     )
-    .await;
-    common::prepare(&cloud, &s).await;
+    .await
+}
+
+async fn run(s: Scenario) -> Row {
+    let cloud = start(s.kind, &s.state).await;
+    support::prepare(&cloud, &s).await;
     let started = Instant::now();
-    let rounds = common::converge(&cloud, &s.desired, 5, &mut |_| {}).await;
+    let rounds = support::converge(&cloud, &s.desired, 5, &mut |_| {}).await;
     let millis = started.elapsed().as_millis();
-    let (reads, writes) = cloud.calls();
-    let mut problems = common::check_end_state(&cloud, &s);
+    let (reads, writes) = cloud.endpoint_reads_writes();
+    let mut problems = support::check_end_state(&cloud, &s);
     let passes = match rounds {
         Ok(r) => r.rounds,
         Err(r) => {
@@ -103,22 +126,152 @@ async fn run(s: Scenario) -> Row {
     }
 }
 
+struct ObservationRow {
+    cloud: ProviderKind,
+    name: String,
+    reads: u64,
+    writes: u64,
+    bound: u64,
+    bound_formula: String,
+    per_item: u64,
+    per_item_formula: String,
+    millis: u128,
+    problems: Vec<String>,
+}
+
+async fn observe(o: Observation) -> ObservationRow {
+    let cloud = start(o.kind, &o.state).await;
+    support::prepare_observation(&cloud, &o).await;
+    let started = Instant::now();
+    let read = support::observe_fully(cloud.client.as_ref(), &o.groups, &o.named_ports).await;
+    let millis = started.elapsed().as_millis();
+    let (reads, writes) = cloud.endpoint_reads_writes();
+    let problems = match &read {
+        Ok((groups, ports)) => support::check_observation(&cloud, &o, groups, ports),
+        Err(e) => vec![format!("the observation failed: {e}")],
+    };
+    cloud.sim.shutdown().await;
+    ObservationRow {
+        cloud: o.kind,
+        name: o.name,
+        reads,
+        writes,
+        bound: o.reads_bound,
+        bound_formula: o.reads_bound_formula,
+        per_item: o.per_item,
+        per_item_formula: o.per_item_formula,
+        millis,
+        problems,
+    }
+}
+
+/// `target/bench/api_calls.jsonl` (under `CARGO_TARGET_DIR` when set),
+/// emptied for this run.
+fn jsonl() -> std::fs::File {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("bench");
+    std::fs::create_dir_all(&dir).expect("target/bench can be created");
+    std::fs::File::create(dir.join("api_calls.jsonl")).expect("the JSONL file can be written")
+}
+
+/// Print the first problems of a scenario; whether it had any.
+fn report_problems(cloud: ProviderKind, name: &str, problems: &[String]) -> bool {
+    for p in problems.iter().take(5) {
+        eprintln!("  {cloud}: {name}: {p}");
+    }
+    !problems.is_empty()
+}
+
+fn write_line(out: &mut std::fs::File, value: &serde_json::Value) {
+    writeln!(out, "{value}").expect("the JSONL file can be written");
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    let wanted = |kind: ProviderKind, name: &str| {
+        let label = format!("{kind} {name}");
+        filter.is_empty() || filter.iter().any(|f| label.contains(f.as_str()))
+    };
+    let mut out = jsonl();
+    let mut failed = 0;
+    let changes: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|s| wanted(s.kind, &s.name))
+        .collect();
+    if !changes.is_empty() {
+        failed += run_changes(changes, &mut out).await;
+    }
+    let observed: Vec<Observation> = observations()
+        .into_iter()
+        .filter(|o| wanted(o.kind, &o.name))
+        .collect();
+    if !observed.is_empty() {
+        failed += run_observations(observed, &mut out).await;
+    }
+    if failed > 0 {
+        eprintln!("{failed} scenario(s) did not end as desired");
+        std::process::exit(1);
+    }
+}
+
+async fn run_observations(observed: Vec<Observation>, out: &mut std::fs::File) -> usize {
+    println!(
+        "| cloud | scenario | reads | read lower bound | reads/bound | one read per group and port | writes | ms |"
+    );
+    println!("|---|---|---:|---|---:|---|---:|---:|");
+    let mut failed = 0;
+    for o in observed {
+        let r = observe(o).await;
+        println!(
+            "| {} | {} | {} | {} = {} | {:.2} | {} ({}) | {} | {} |",
+            r.cloud,
+            r.name,
+            r.reads,
+            r.bound_formula,
+            r.bound,
+            r.reads as f64 / r.bound.max(1) as f64,
+            r.per_item,
+            r.per_item_formula,
+            r.writes,
+            r.millis
+        );
+        write_line(
+            out,
+            &json!({
+                "cloud": r.cloud.to_string(),
+                "scenario": r.name,
+                "reads": r.reads,
+                "writes": r.writes,
+                "reads_bound": r.bound,
+                "reads_bound_formula": r.bound_formula,
+                "writes_bound": 0,
+                "per_item": r.per_item,
+                "ms": r.millis,
+                "ok": r.problems.is_empty(),
+            }),
+        );
+        failed += usize::from(report_problems(r.cloud, &r.name, &r.problems));
+    }
+    println!();
+    println!(
+        "reads and writes: the simulator's per-endpoint counts for one full observation (get_groups + ports_in_groups of the groups, then get_ports of the named ports not found)."
+    );
+    failed
+}
+
+async fn run_changes(changes: Vec<Scenario>, out: &mut std::fs::File) -> usize {
     println!(
         "| cloud | scenario | writes | lower bound | writes/bound | one call per port/rule | reads | passes | ms |"
     );
     println!("|---|---|---:|---|---:|---|---:|---:|---:|");
     let mut failed = 0;
-    for s in scenarios() {
-        let label = format!("{} {}", s.kind, s.name);
-        if !filter.is_empty() && !filter.iter().any(|f| label.contains(f.as_str())) {
-            continue;
-        }
+    for s in changes {
         let r = run(s).await;
         let ratio = if r.bound == 0 {
             "-".to_string()
@@ -139,19 +292,29 @@ async fn main() {
             r.passes,
             r.millis
         );
-        if !r.problems.is_empty() {
-            failed += 1;
-            for p in r.problems.iter().take(5) {
-                eprintln!("  {}: {}: {p}", r.cloud, r.name);
-            }
-        }
+        write_line(
+            out,
+            &json!({
+                "cloud": r.cloud.to_string(),
+                "scenario": r.name,
+                "reads": r.reads,
+                "writes": r.writes,
+                // These scenarios state the planner's bound on writes only.
+                "reads_bound": null,
+                "writes_bound": r.bound,
+                "writes_bound_formula": r.bound_formula,
+                "per_item": r.per_item,
+                "passes": r.passes,
+                "ms": r.millis,
+                "ok": r.problems.is_empty(),
+            }),
+        );
+        failed += usize::from(report_problems(r.cloud, &r.name, &r.problems));
     }
     println!();
     println!(
-        "writes and reads: the simulator's call counts over every pass until a pass planned nothing (the last pass only reads)."
+        "writes and reads: the simulator's per-endpoint call counts over every pass until a pass planned nothing (the last pass only reads)."
     );
-    if failed > 0 {
-        eprintln!("{failed} scenario(s) did not end as desired");
-        std::process::exit(1);
-    }
+    println!();
+    failed
 }

@@ -18,10 +18,8 @@
 //! Run: `cargo bench --bench controller` (both parts, about 8 minutes), or
 //! `cargo bench --bench controller -- converge` / `-- footprint`.
 
-#[path = "../tests/reliability_common/mod.rs"]
-mod common;
-#[path = "../tests/emulator/mod.rs"]
-mod emulator;
+use secgroup_test_support::emulator;
+use secgroup_test_support::scenarios as support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,8 +49,8 @@ async fn create_account(
     rate: Option<u32>,
 ) {
     let (ak, sk) = match kind {
-        ProviderKind::Huawei => (common::HW_AK, common::HW_SK),
-        ProviderKind::Baidu => (common::BD_AK, common::BD_SK),
+        ProviderKind::Huawei => (support::HW_AK, support::HW_SK),
+        ProviderKind::Baidu => (support::BD_AK, support::BD_SK),
     };
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "creds"},
@@ -70,7 +68,7 @@ async fn create_account(
         "credentialsSecretRef": {"name": "creds"},
     });
     if kind == ProviderKind::Huawei {
-        spec["projectId"] = json!(common::PROJECT);
+        spec["projectId"] = json!(support::PROJECT);
     }
     if let Some(r) = rate {
         spec["maxRequestsPerSecond"] = json!(r);
@@ -105,8 +103,8 @@ async fn create_port_objects(
                     "metadata": {"name": format!("port-{p}")},
                     "spec": {
                         "accountRef": {"name": "acct"},
-                        "portId": common::port_id(kind, p),
-                        "securityGroups": groups.iter().map(|g| json!({"id": common::group_id(kind, *g)})).collect::<Vec<_>>(),
+                        "portId": support::port_id(kind, p),
+                        "securityGroups": groups.iter().map(|g| json!({"id": support::group_id(kind, *g)})).collect::<Vec<_>>(),
                     }
                 }))
                 .expect("a PortSecurityGroups");
@@ -213,7 +211,7 @@ async fn wait_all_ready(
         let counts: Vec<(usize, usize)> = resources.iter().map(|r| count_ready(emu, r)).collect();
         if start.elapsed() > next_report {
             next_report += Duration::from_secs(10);
-            let (reads, writes) = common::split_calls(&sim.call_counts());
+            let (reads, writes) = support::split_calls(&sim.call_counts());
             eprintln!(
                 "  {:>4.0} s: Ready {counts:?}; simulator calls: {reads} reads, {writes} writes",
                 start.elapsed().as_secs_f64()
@@ -264,8 +262,8 @@ async fn converge(kind: ProviderKind, moving: bool) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let s = common::spread(kind, n, 10, moving);
-    let sim = common::start(s.state.clone(), Faults::default()).await;
+    let s = support::spread(kind, n, 10, moving);
+    let sim = support::start(s.state.clone(), Faults::default()).await;
     let emu = Emulator::start().await;
     let client = emu.client();
     create_account(&client, kind, &sim, Some(10)).await;
@@ -281,7 +279,7 @@ async fn converge(kind: ProviderKind, moving: bool) {
                 .filter_map(|g| g.existing_id())
                 .map(|id| {
                     (1..=11)
-                        .find(|n| common::group_id(kind, *n) == id)
+                        .find(|n| support::group_id(kind, *n) == id)
                         .expect("a known group")
                 })
                 .collect();
@@ -312,18 +310,18 @@ async fn converge(kind: ProviderKind, moving: bool) {
     let throttled = log.iter().filter(|e| e.outcome == "throttled").count();
     let (mut reads, mut writes) = (0u64, 0u64);
     for e in log.iter().filter(|e| e.outcome != "throttled") {
-        if common::is_read(&e.operation) {
+        if support::is_read(&e.operation) {
             reads += 1;
         } else {
             writes += 1;
         }
     }
-    let cloud = common::Cloud {
+    let cloud = support::Cloud {
         kind,
-        client: common::client_for(kind, &sim, &common::ClientOptions::default()),
+        client: support::client_for(kind, &sim, &support::ClientOptions::default()),
         sim,
     };
-    let problems = common::check_end_state(&cloud, &s);
+    let problems = support::check_end_state(&cloud, &s);
     let floor = (reads + writes) as f64 / 10.0;
     match result {
         Ok(wall) => println!(
@@ -369,11 +367,11 @@ async fn footprint() {
     let groups = 10;
     let ports = 9_990;
     // Group 1 is every port's base group; groups 2..=11 are managed.
-    let mut state = common::base_state(kind, groups + 1);
+    let mut state = support::base_state(kind, groups + 1);
     for p in 1..=ports {
-        state = common::add_port(state, kind, p, &[1]);
+        state = support::add_port(state, kind, p, &[1]);
     }
-    let sim = common::start(state, Faults::default()).await;
+    let sim = support::start(state, Faults::default()).await;
     let emu = Emulator::start().await;
     let client = emu.client();
     create_account(&client, kind, &sim, None).await;
@@ -388,7 +386,7 @@ async fn footprint() {
             "metadata": {"name": format!("g{g}")},
             "spec": {
                 "accountRef": {"name": "acct"},
-                "groupId": common::group_id(kind, g),
+                "groupId": support::group_id(kind, g),
                 "name": format!("g{g}"),
                 "rules": rules,
             }
@@ -416,7 +414,7 @@ async fn footprint() {
     let pid = child.id();
     let converged = wait_all_ready(&emu, &sim, &[PSG, SG], limit()).await;
     let (rss_ready, hwm_ready) = proc_status(pid);
-    let (reads, writes) = common::split_calls(&sim.call_counts());
+    let (reads, writes) = support::split_calls(&sim.call_counts());
     // Quiet spell: let status writes and handed-over outcomes drain.
     let mut last = sim.request_log().len();
     for _ in 0..50 {
@@ -439,8 +437,8 @@ async fn footprint() {
         let before = sim.request_log().len();
         let new_group = 2 + (p + 1) % groups;
         let patch = json!({"spec": {"securityGroups": [
-            {"id": common::group_id(kind, 1)},
-            {"id": common::group_id(kind, new_group)}
+            {"id": support::group_id(kind, 1)},
+            {"id": support::group_id(kind, new_group)}
         ]}});
         let t0 = Instant::now();
         psg_api
@@ -460,7 +458,7 @@ async fn footprint() {
             if first_write.is_none()
                 && log[before.min(log.len())..]
                     .iter()
-                    .any(|e| !common::is_read(&e.operation))
+                    .any(|e| !support::is_read(&e.operation))
             {
                 first_write = Some(t0.elapsed());
             }
@@ -552,7 +550,7 @@ async fn main() {
             "| cloud | scenario | run | reads | writes | 429s | floor = calls/10 s | wall s | wall/floor |"
         );
         println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
-        for kind in common::kinds() {
+        for kind in support::kinds() {
             if !want(&format!("converge {kind}")) {
                 continue;
             }

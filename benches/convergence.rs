@@ -13,16 +13,15 @@
 //! each instance, 1,000 reads at 10/s). Arguments filter by substring,
 //! e.g. `cargo bench --bench convergence -- huawei`.
 
-#[path = "../tests/reliability_common/mod.rs"]
-mod common;
+use secgroup_test_support::scenarios as support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ClientOptions, Cloud};
 use secgroup_controller::model::ProviderKind;
 use secgroup_controller::reconcile::ExecEvent;
 use secgroup_controller::sim::{Faults, RateLimit};
+use support::{ClientOptions, Cloud};
 
 const RATE: u32 = 10;
 const LATENCY_MS: u64 = 50;
@@ -39,7 +38,7 @@ struct Row {
 }
 
 async fn run(kind: ProviderKind, moving: bool, client_rate: Option<u32>) -> Row {
-    let s = common::spread(kind, 1000, 10, moving);
+    let s = support::spread(kind, 1000, 10, moving);
     let label = format!(
         "{kind} | {} | {}",
         s.name,
@@ -58,7 +57,7 @@ async fn run(kind: ProviderKind, moving: bool, client_rate: Option<u32>) -> Row 
         },
     )
     .await;
-    common::prepare(&cloud, &s).await;
+    support::prepare(&cloud, &s).await;
     // Let any rate window the set-up opened expire.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     cloud.sim.set_faults(Faults {
@@ -84,10 +83,10 @@ async fn run(kind: ProviderKind, moving: bool, client_rate: Option<u32>) -> Row 
                 fw.get_or_insert_with(Instant::now);
             }
         };
-        if let Err(e) = common::sync_once(&cloud, &s.desired, &mut on_event).await {
+        if let Err(e) = support::sync_once(&cloud, &s.desired, &mut on_event).await {
             problems.push(format!("pass {passes}: {e}"));
         }
-        let left = common::check_end_state(&cloud, &s);
+        let left = support::check_end_state(&cloud, &s);
         if left.is_empty() {
             break;
         }
@@ -109,7 +108,7 @@ async fn run(kind: ProviderKind, moving: bool, client_rate: Option<u32>) -> Row 
     let throttled = log.iter().filter(|e| e.outcome == "throttled").count() as u64;
     let (mut reads, mut writes) = (0, 0);
     for e in log.iter().filter(|e| e.outcome != "throttled") {
-        if common::is_read(&e.operation) {
+        if support::is_read(&e.operation) {
             reads += 1;
         } else {
             writes += 1;
@@ -149,7 +148,7 @@ async fn main() {
     );
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut failed = 0;
-    for kind in common::kinds() {
+    for kind in support::kinds() {
         for moving in [false, true] {
             for client_rate in [Some(RATE), None] {
                 let probe = format!(

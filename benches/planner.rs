@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 
+use secgroup_test_support::thread_cpu_ns;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use secgroup_controller::model::{
     Action, DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredState, Direction, Ethertype,
@@ -115,6 +117,7 @@ fn bench_rule_diff(c: &mut Criterion) {
             owner_uid: "uid".into(),
             name: "sg-1".into(),
             description: String::new(),
+            unmanaged: Default::default(),
             vpc_id: None,
             rules: Some(wanted),
         }],
@@ -243,16 +246,6 @@ fn bench_memberships(c: &mut Criterion) {
     }) {
         eprintln!("plan 100,000 memberships, 10% changing: best CPU time of 20 runs {cpu:.1} ms");
     }
-}
-
-/// Nanoseconds this thread has run on a CPU (Linux), if the kernel says.
-fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// Best CPU time of 20 runs of `f`, in milliseconds.

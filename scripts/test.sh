@@ -36,6 +36,12 @@ require cargo-fmt "rustfmt, for the format check"
 require cargo-clippy "clippy, for the lint"
 # `kubectl kustomize deploy/` renders the install manifests offline.
 require kubectl "kubectl kustomize, for deploy/" kubernetes-client
+# deploy/argocd/health.lua runs under Argo CD's Lua dialect, 5.1.
+require lua5.1 "the Argo CD health check tests" lua5.1
+# promtool checks and unit-tests deploy/monitoring's alert rules.
+require promtool "the Prometheus alert rule tests" prometheus
+# The example CI workflow renders the plan table with jq.
+require jq "the example CI workflow's plan rendering" jq
 
 # A clean build needs no incremental cache; it only costs disk.
 if ci; then export CARGO_INCREMENTAL=0; fi
@@ -44,7 +50,15 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (includes the CRD drift check and the ignored-test compile)"
-cargo test --all-targets --locked
+# Every binary runs (no fail-fast), and its "test result:" line is summed
+# into the last line printed.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { p += $4; f += $6; i += $8 }
+     END { printf "%d passed, %d failed, %d ignored\n", p, f, i }' "$log"
+exit "$status"

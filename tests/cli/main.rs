@@ -1,0 +1,7 @@
+//! The one-shot `plan` and `apply` commands: bad manifests, credentials and exit codes, the examples, withheld changes and conflicts, and text from manifests or clouds printed escaped.
+
+mod bad_manifests;
+mod credentials_exitcodes;
+mod examples;
+mod untrusted_text;
+mod withheld_conflicts;
