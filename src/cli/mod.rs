@@ -1,4 +1,4 @@
-//! One-shot `plan` and `apply` from manifests. Owned by issue 6.
+//! One-shot `plan` and `apply` from manifests.
 //!
 //! The same manifests `kubectl apply -f` takes are read ([`manifest`]),
 //! checked against the CRD schemas and resolved per account ([`accounts`]),

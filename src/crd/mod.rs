@@ -1,5 +1,5 @@
 //! The custom resources (`secgroup.io/v1alpha1`), their validation, and
-//! their resolution into [`crate::model::DesiredState`]. Owned by issue 2.
+//! their resolution into [`crate::model::DesiredState`].
 //!
 //! One file per kind, plus shared pieces:
 //! - [`account`]: `CloudAccount` (short name `cloudacct`).

@@ -29,7 +29,8 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    /// Most ports the batch associate/disassociate call takes (seed 002).
+    /// Most ports Huawei's batch associate/disassociate call
+    /// (`POST /v2.0/{project_id}/security-groups/{id}/instance/action`) takes.
     /// Baidu's batch bind documents no limit; we use the same chunk size.
     pub const MAX_BATCH_PORTS: usize = 20;
 
@@ -359,7 +360,7 @@ pub enum Operation {
         description: String,
         vpc_id: Option<String>,
     },
-    /// Change name and/or description (Huawei; seed 003).
+    /// Change name and/or description (Huawei `UpdateSecurityGroup`).
     UpdateGroup {
         group: String,
         name: Option<String>,
@@ -386,17 +387,20 @@ pub enum Operation {
         groups: Vec<GroupHandle>,
         index: Option<u32>,
     },
-    /// Remove groups from one port in one call (seed 000).
+    /// Remove groups from one port in one call (Huawei
+    /// `remove-security-groups`, Baidu unbind).
     RemovePortGroups {
         port: String,
         groups: Vec<String>,
     },
-    /// Batch-associate up to 20 ports with one group (seed 002 `add`).
+    /// Batch-associate up to 20 ports with one group (Huawei
+    /// `instance/action`, action `add`).
     AttachPorts {
         group: GroupHandle,
         ports: Vec<String>,
     },
-    /// Batch-disassociate up to 20 ports from one group (seed 002 `remove`).
+    /// Batch-disassociate up to 20 ports from one group (Huawei
+    /// `instance/action`, action `remove`).
     DetachPorts {
         group: String,
         ports: Vec<String>,

@@ -1,7 +1,7 @@
 //! The planner: pure code, no I/O. Desired state plus observed state in, an
 //! ordered, batched, make-before-break [`Plan`] out (or field errors).
 //!
-//! Owned by issue 2. The public entry point is [`plan`]; [`simulate`] is a
+//! The public entry point is [`plan`]; [`simulate`] is a
 //! pure model of both clouds that applies a plan's steps to an
 //! [`ObservedState`] (for tests and benchmarks).
 //!

@@ -7,7 +7,7 @@
 //! never ask for (adding a group a port already has through
 //! `AddPortGroups`, deleting what is not there), so planner bugs show.
 //! Batch attach of a port that is already a member is a no-op, as on
-//! Huawei (seed 002).
+//! Huawei's `instance/action` call does.
 //!
 //! New groups get the deterministic id [`new_group_id`] and the owner tag
 //! (`crate::model::OWNER_TAG`); new rules get ids `<group>-rule-<n>`. New

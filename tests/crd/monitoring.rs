@@ -267,7 +267,7 @@ fn promtool_unit_tests_of_the_alerts_pass() {
     tools::stdout("promtool", &out);
 }
 
-/// Every alert the brief of the rules names exists and is unit-tested
+/// Every alert the rules must carry exists and is unit-tested
 /// both ways: firing, and quiet where it must be.
 #[test]
 fn every_alert_has_a_firing_and_a_quiet_unit_test() {

@@ -415,7 +415,7 @@ fn two_objects_adopting_one_group_first_one_wins_with_warnings() {
     assert!(!out.reports[&key("SecurityGroup", "a")].warnings.is_empty());
 }
 
-/// Huawei's four default rules of a new group, as seed 003 shows them.
+/// Huawei's four default rules of a new group, as Huawei's API reference shows them.
 fn cloud_defaults(group_id: &str) -> Vec<Rule> {
     let mut out = Vec::new();
     for (eth, any) in [(Ethertype::IPv4, "0.0.0.0/0"), (Ethertype::IPv6, "::/0")] {
