@@ -19,7 +19,6 @@
 use secgroup_test_support::scenarios as support;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use secgroup_controller::model::ProviderKind;
@@ -165,17 +164,6 @@ async fn observe(o: Observation) -> ObservationRow {
     }
 }
 
-/// `target/bench/api_calls.jsonl` (under `CARGO_TARGET_DIR` when set),
-/// emptied for this run.
-fn jsonl() -> std::fs::File {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let dir = target.join("bench");
-    std::fs::create_dir_all(&dir).expect("target/bench can be created");
-    std::fs::File::create(dir.join("api_calls.jsonl")).expect("the JSONL file can be written")
-}
-
 /// Print the first problems of a scenario; whether it had any.
 fn report_problems(cloud: ProviderKind, name: &str, problems: &[String]) -> bool {
     for p in problems.iter().take(5) {
@@ -198,7 +186,7 @@ async fn main() {
         let label = format!("{kind} {name}");
         filter.is_empty() || filter.iter().any(|f| label.contains(f.as_str()))
     };
-    let mut out = jsonl();
+    let mut out = secgroup_test_support::bench_jsonl("api_calls");
     let mut failed = 0;
     let changes: Vec<Scenario> = scenarios()
         .into_iter()

@@ -2,25 +2,42 @@
 //! a child process, watching the in-process Kubernetes API emulator
 //! (`tests/emulator`) through a kubeconfig, and calling the simulator
 //! through the real clients (each `CloudAccount.spec.endpoint` points at
-//! it, keys come from a Secret).
+//! it, keys come from a Secret). Both clouds.
 //!
 //! - `converge`: 1,000 `PortSecurityGroups` whose ports join, or move
 //!   among, 10 groups; the simulator limited to 10 requests/s with 50 ms
 //!   per call; wall time from controller start to every object Ready,
 //!   against the floor (calls / rate), and the writes (whether objects
 //!   changing the same group share batches).
-//! - `footprint`: 10,000 objects (10 `SecurityGroup`s with rules, 9,990
-//!   `PortSecurityGroups`); the controller's resident memory
-//!   (`/proc/PID/status` VmRSS and VmHWM) once all are Ready and after a
-//!   quiet spell, and the latency from a change of one object to the
-//!   first cloud call, the first write, and Ready again.
+//! - 10,000 objects watched (10 `SecurityGroup`s with rules, 9,990
+//!   `PortSecurityGroups`), one run per cloud, in three parts:
+//!   - `footprint`: start to all Ready (no rate limit), the controller's
+//!     resident memory (`/proc/PID/status` VmRSS and VmHWM);
+//!   - `resync`: the next resync (`--resync-period 45s`) of the objects,
+//!     all in sync: its reads and the status writes it causes (the
+//!     emulator's count of status patches);
+//!   - `changes`: with the simulator at 10 requests/s and 50 ms a call,
+//!     five single-object changes (a port moves from one group to
+//!     another): the time from the patch to the first cloud call, the
+//!     first write and Ready again, and each change's reads and writes.
 //!
-//! Run: `cargo bench --bench controller` (both parts, about 8 minutes), or
-//! `cargo bench --bench controller -- converge` / `-- footprint`.
+//! Reads and writes are the simulator's per-endpoint counts (any outcome;
+//! 429s are counted apart and left out of the floor). Each scenario is
+//! also written as one JSON object a line to
+//! `target/bench/controller.jsonl` (`cloud`, `scenario`, `reads`,
+//! `writes`, `reads_bound`, `writes_bound`, `wall_s`, `floor_s`,
+//! `status_writes`, `max_rss_mib`, `change_to_first_write_ms`, ...;
+//! `null` where a scenario has no such figure).
+//!
+//! Run: `cargo bench --bench controller` (every part, about 6 minutes once
+//! built), or a part: `-- converge`, `-- footprint`, `-- resync`,
+//! `-- changes`, narrowed to a cloud with e.g. `-- "changes baidu"`;
+//! `-- huawei` runs every part of one cloud.
 
 use secgroup_test_support::emulator;
 use secgroup_test_support::scenarios as support;
 
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,7 +47,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use secgroup_controller::crd::{CloudAccount, PortSecurityGroups, SecurityGroup};
 use secgroup_controller::model::ProviderKind;
-use secgroup_controller::sim::{Faults, RateLimit, SimHandle};
+use secgroup_controller::sim::{Faults, Provider, RateLimit, SimHandle};
 use serde_json::{Value, json};
 
 const NS: &str = "bench";
@@ -142,8 +159,24 @@ current-context: emu
     file
 }
 
-fn start_controller(config: &tempfile::NamedTempFile) -> Child {
+/// The controller process and the address of its `/metrics`.
+struct Controller {
+    child: Child,
+    metrics: String,
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Start the controller with `--resync-period resync`.
+fn start_controller(config: &tempfile::NamedTempFile, resync: &str) -> Controller {
     let binary = env!("CARGO_BIN_EXE_secgroup-controller");
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
     // BENCH_WRAP runs the controller under a profiler, e.g.
     // `BENCH_WRAP="heaptrack -o /tmp/ctl"` (figures are then not comparable,
     // and the resident memory read is the wrapper's). At the end only the
@@ -158,14 +191,16 @@ fn start_controller(config: &tempfile::NamedTempFile) -> Child {
         }
         _ => Command::new(binary),
     };
-    command
+    let child = command
         .args([
             "run",
             "--disable-leader-election",
             "--namespace",
             NS,
             "--metrics-addr",
-            "127.0.0.1:0",
+            &metrics_addr,
+            "--resync-period",
+            resync,
             "--log-filter",
             &std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
         ])
@@ -176,7 +211,11 @@ fn start_controller(config: &tempfile::NamedTempFile) -> Child {
         })
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("the controller binary starts")
+        .expect("the controller binary starts");
+    Controller {
+        child,
+        metrics: format!("http://{metrics_addr}/metrics"),
+    }
 }
 
 fn ready(obj: &Value) -> bool {
@@ -223,7 +262,10 @@ async fn wait_all_ready(
         if start.elapsed() > limit {
             return Err(format!("not all Ready after {limit:?}: {counts:?}"));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Counting 10,000 stored objects takes the bench a while: poll
+        // less often then, leaving the cores to the controller.
+        let total: usize = counts.iter().map(|(_, n)| n).sum();
+        tokio::time::sleep(Duration::from_millis(20 * (total as u64 / 1000).max(1))).await;
     }
 }
 
@@ -249,14 +291,127 @@ fn proc_status(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+fn stop(mut controller: Controller) {
+    let _ = controller.child.kill();
+    let _ = controller.child.wait();
+}
+
+/// The simulator's view of one cloud.
+fn provider(kind: ProviderKind) -> Provider {
+    match kind {
+        ProviderKind::Huawei => Provider::Huawei,
+        ProviderKind::Baidu => Provider::Baidu,
+    }
+}
+
+/// Reads and writes since the simulator's logs were last reset, as its
+/// per-endpoint counters have them.
+fn calls(sim: &SimHandle, kind: ProviderKind) -> (u64, u64) {
+    sim.read_write_counts(provider(kind))
+}
+
+/// Requests the simulator answered with 429 since its logs were reset.
+fn throttled(sim: &SimHandle) -> u64 {
+    sim.request_log()
+        .iter()
+        .filter(|e| e.outcome == "throttled")
+        .count() as u64
+}
+
+/// Status patches the emulator served after its first `from` requests:
+/// (of the account's objects, of `CloudAccount`s).
+fn status_writes(emu: &Emulator, from: usize) -> (u64, u64) {
+    let mut counts = (0, 0);
+    for s in emu.served_since(from) {
+        let write = s.method == http::Method::PATCH || s.method == http::Method::PUT;
+        if !write || !s.path.ends_with("/status") {
+            continue;
+        }
+        if s.path.contains("/cloudaccounts/") {
+            counts.1 += 1;
+        } else {
+            counts.0 += 1;
+        }
+    }
+    counts
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Wait until neither the simulator nor the emulator (writes) served a
+/// request for `quiet`, at most a minute.
+async fn settle(sim: &SimHandle, emu: &Emulator, quiet: Duration) {
+    let activity = || {
+        let cloud = sim.request_log().len();
+        let writes = emu.served_count();
+        (cloud, writes)
+    };
+    let start = Instant::now();
+    let mut last = activity();
+    let mut since = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = activity();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return;
+        }
+    }
+}
+
+/// A metric of the controller's `/metrics` (an unlabelled counter or
+/// gauge), if it answers.
+async fn metric(url: &str, name: &str) -> Option<f64> {
+    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name))
+        .find_map(|rest| rest.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+struct Line<'a> {
+    kind: ProviderKind,
+    scenario: &'a str,
+    reads: u64,
+    writes: u64,
+    reads_bound: Option<u64>,
+    writes_bound: Option<u64>,
+    wall_s: Option<f64>,
+    floor_s: Option<f64>,
+    status_writes: u64,
+    max_rss_mib: f64,
+    change_to_first_write_ms: Vec<u64>,
+    /// Further fields of this scenario.
+    extra: Value,
+}
+
+fn write_line(out: &mut std::fs::File, line: Line<'_>) {
+    let mut value = json!({
+        "cloud": line.kind.to_string(),
+        "scenario": line.scenario,
+        "reads": line.reads,
+        "writes": line.writes,
+        "reads_bound": line.reads_bound,
+        "writes_bound": line.writes_bound,
+        "wall_s": line.wall_s,
+        "floor_s": line.floor_s,
+        "status_writes": line.status_writes,
+        "max_rss_mib": (line.max_rss_mib * 10.0).round() / 10.0,
+        "change_to_first_write_ms": line.change_to_first_write_ms,
+    });
+    if let (Some(fields), Value::Object(extra)) = (value.as_object_mut(), line.extra) {
+        fields.extend(extra);
+    }
+    writeln!(out, "{value}").expect("the JSONL file can be written");
 }
 
 // ------------------------------------------------------------ converge
 
-async fn converge(kind: ProviderKind, moving: bool) {
+async fn converge(kind: ProviderKind, moving: bool, out: &mut std::fs::File) {
     // `BENCH_PORTS`: another number of ports (default 1,000).
     let n = std::env::var("BENCH_PORTS")
         .ok()
@@ -302,54 +457,44 @@ async fn converge(kind: ProviderKind, moving: bool) {
     // Let the set-up's rate window expire before the clock starts.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     sim.reset_logs();
+    let served = emu.served_count();
     let config = kubeconfig(&emu);
-    let child = start_controller(&config);
+    let controller = start_controller(&config, "10m");
     let result = wait_all_ready(&emu, &sim, &[PSG], limit()).await;
-    stop(child);
-    let log = sim.request_log();
-    let throttled = log.iter().filter(|e| e.outcome == "throttled").count();
-    let (mut reads, mut writes) = (0u64, 0u64);
-    for e in log.iter().filter(|e| e.outcome != "throttled") {
-        if support::is_read(&e.operation) {
-            reads += 1;
-        } else {
-            writes += 1;
-        }
-    }
+    let (_, hwm) = proc_status(controller.child.id());
+    stop(controller);
+    let (reads, writes) = calls(&sim, kind);
+    let throttled = throttled(&sim);
+    let (statuses, _) = status_writes(&emu, served);
     let cloud = support::Cloud {
         kind,
         client: support::client_for(kind, &sim, &support::ClientOptions::default()),
         sim,
     };
     let problems = support::check_end_state(&cloud, &s);
-    let floor = (reads + writes) as f64 / 10.0;
-    match result {
+    let floor = (reads + writes - throttled) as f64 / 10.0;
+    // One full read of the ports' groups (the base group too when joining)
+    // and their members; the cycle after the writes reads again what they
+    // changed.
+    let groups = if moving { 10 } else { 11 };
+    let (reads_bound, reads_formula) = support::full_read_bound(kind, groups, 0, n, 0, 0);
+    let wall = result.as_ref().ok().map(Duration::as_secs_f64);
+    match &result {
         Ok(wall) => println!(
-            "| {kind} | {} | controller, paced at 10/s | {reads} | {writes} (bound {}) | {throttled} | {floor:.1} | {:.1} | {:.2} |",
+            "| {kind} | {} | {reads} | {reads_bound} | {writes} ({}) | {throttled} | {statuses} | {floor:.1} | {:.1} | {:.2} | {:.1} |",
             s.name,
             s.bound,
             wall.as_secs_f64(),
-            wall.as_secs_f64() / floor
+            wall.as_secs_f64() / floor,
+            mib(hwm),
         ),
         Err(e) => println!(
-            "| {kind} | {} | controller | {reads} | {writes} | {throttled} | {floor:.1} | {e} | - |",
-            s.name
+            "| {kind} | {} | {reads} | {reads_bound} | {writes} ({}) | {throttled} | {statuses} | {floor:.1} | {e} | - | {:.1} |",
+            s.name,
+            s.bound,
+            mib(hwm),
         ),
     }
-    // Every account cycle reads each of the 10 groups once.
-    let group_reads = log
-        .iter()
-        .filter(|e| {
-            e.outcome != "throttled"
-                && (e.operation.ends_with("showSecurityGroup")
-                    || e.operation.ends_with("getSecurityGroup"))
-        })
-        .count();
-    eprintln!(
-        "  {kind} {}: about {} account cycles ({group_reads} group reads)",
-        s.name,
-        group_reads / 10
-    );
     if !problems.is_empty() {
         eprintln!(
             "  {kind} {}: {:?}",
@@ -357,18 +502,54 @@ async fn converge(kind: ProviderKind, moving: bool) {
             &problems[..problems.len().min(3)]
         );
     }
+    write_line(
+        out,
+        Line {
+            kind,
+            scenario: &s.name,
+            reads,
+            writes,
+            reads_bound: Some(reads_bound),
+            writes_bound: Some(s.bound),
+            wall_s: wall,
+            floor_s: Some(floor),
+            status_writes: statuses,
+            max_rss_mib: mib(hwm),
+            change_to_first_write_ms: Vec::new(),
+            extra: json!({
+                "part": "converge",
+                "reads_bound_formula": format!("one full read: {reads_formula}"),
+                "writes_bound_formula": s.bound_formula,
+                "throttled": throttled,
+                "wall_over_floor": wall.map(|w| w / floor),
+                "target": "wall within 1.2x of the floor; writes at the lower bound",
+                "ok": problems.is_empty() && result.is_ok(),
+            }),
+        },
+    );
     cloud.sim.shutdown().await;
 }
 
-// ------------------------------------------------------------ footprint
+// ------------------------------------------------- 10,000 objects watched
 
-async fn footprint() {
-    let kind = ProviderKind::Huawei;
-    let groups = 10;
-    let ports = 9_990;
+/// Which parts of the 10,000-object run to measure (start to Ready and
+/// memory are always measured: the other parts need them).
+#[derive(Clone, Copy)]
+struct Parts {
+    resync: bool,
+    changes: bool,
+}
+
+const GROUPS: usize = 10;
+const PORTS: usize = 9_990;
+const RULES: usize = 5;
+/// Short enough that the bench sees a resync soon after all is Ready.
+const RESYNC: &str = "45s";
+
+async fn watched(kind: ProviderKind, parts: Parts, out: &mut std::fs::File) {
     // Group 1 is every port's base group; groups 2..=11 are managed.
-    let mut state = support::base_state(kind, groups + 1);
-    for p in 1..=ports {
+    let mut state = support::base_state(kind, GROUPS + 1);
+    for p in 1..=PORTS {
         state = support::add_port(state, kind, p, &[1]);
     }
     let sim = support::start(state, Faults::default()).await;
@@ -376,8 +557,8 @@ async fn footprint() {
     let client = emu.client();
     create_account(&client, kind, &sim, None).await;
     let sg_api: Api<SecurityGroup> = Api::namespaced(client.clone(), NS);
-    for g in 2..=groups + 1 {
-        let rules: Vec<Value> = (0..5)
+    for g in 2..=GROUPS + 1 {
+        let rules: Vec<Value> = (0..RULES)
             .map(|i| json!({"direction": "ingress", "protocol": "tcp", "ports": format!("{}", 8000 + i), "remoteIpPrefix": "10.0.0.0/8"}))
             .collect();
         let obj: SecurityGroup = serde_json::from_value(json!({
@@ -401,134 +582,310 @@ async fn footprint() {
     create_port_objects(
         &client,
         kind,
-        (1..=ports).map(|p| (p, vec![1, 2 + p % groups])).collect(),
+        (1..=PORTS).map(|p| (p, vec![1, 2 + p % GROUPS])).collect(),
     )
     .await;
     eprintln!(
-        "created {} objects in {:?}",
-        groups + ports,
-        started.elapsed()
+        "  {kind}: created {} objects in {:.1} s",
+        GROUPS + PORTS,
+        started.elapsed().as_secs_f64()
     );
+    sim.reset_logs();
+    let served = emu.served_count();
     let config = kubeconfig(&emu);
-    let child = start_controller(&config);
-    let pid = child.id();
+    let controller = start_controller(&config, RESYNC);
+    let pid = controller.child.id();
     let converged = wait_all_ready(&emu, &sim, &[PSG, SG], limit()).await;
     let (rss_ready, hwm_ready) = proc_status(pid);
-    let (reads, writes) = support::split_calls(&sim.call_counts());
-    // Quiet spell: let status writes and handed-over outcomes drain.
-    let mut last = sim.request_log().len();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = sim.request_log().len();
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    // The cycle after the writes reads again what they changed.
+    settle(&sim, &emu, Duration::from_secs(1)).await;
+    let (reads, writes) = calls(&sim, kind);
+    let (statuses, _) = status_writes(&emu, served);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (rss_idle, hwm_idle) = proc_status(pid);
+    // Every port joins one managed group of 999 ports, 20 a call; the
+    // rules: one batch a group on Huawei, one call a rule on Baidu.
+    let per_group = PORTS.div_ceil(GROUPS);
+    let rule_writes = match kind {
+        ProviderKind::Huawei => GROUPS,
+        ProviderKind::Baidu => GROUPS * RULES,
+    };
+    let writes_bound = (GROUPS * per_group.div_ceil(20) + rule_writes) as u64;
+    let wall = converged.as_ref().ok().map(Duration::as_secs_f64);
+    println!("| {kind} | what | value |");
+    println!("|---|---|---|");
+    match &converged {
+        Ok(d) => println!(
+            "| {kind} | start to all Ready, {} objects, no rate limit | {:.1} s ({reads} reads, {writes} writes, bound {writes_bound}; {statuses} status writes) |",
+            GROUPS + PORTS,
+            d.as_secs_f64()
+        ),
+        Err(e) => println!("| {kind} | start to all Ready | {e} |"),
+    }
+    println!(
+        "| {kind} | VmRSS / VmHWM at all Ready | {:.1} / {:.1} MiB |",
+        mib(rss_ready),
+        mib(hwm_ready)
+    );
+    println!(
+        "| {kind} | VmRSS / VmHWM after 5 s idle | {:.1} / {:.1} MiB |",
+        mib(rss_idle),
+        mib(hwm_idle)
+    );
+    write_line(
+        out,
+        Line {
+            kind,
+            scenario: "10000 objects watched: start to all Ready",
+            reads,
+            writes,
+            reads_bound: None,
+            writes_bound: Some(writes_bound),
+            wall_s: wall,
+            floor_s: None,
+            status_writes: statuses,
+            max_rss_mib: mib(hwm_idle),
+            change_to_first_write_ms: Vec::new(),
+            extra: json!({
+                "part": "footprint",
+                "writes_bound_formula": format!("{GROUPS}*ceil({per_group}/20) + {rule_writes} rule writes"),
+                "rss_ready_mib": mib(rss_ready),
+                "rss_idle_mib": mib(rss_idle),
+                "target": "max_rss_mib (VmHWM) under 64",
+                "ok": converged.is_ok() && hwm_idle < 64 * 1024,
+            }),
+        },
+    );
 
-    // Reconcile latency: change one object, time the first cloud call,
-    // the first write, and Ready again.
+    if parts.resync {
+        resync(kind, &sim, &emu, &controller, out).await;
+    }
+    if parts.changes {
+        changes(kind, &sim, &emu, &client, pid, out).await;
+    }
+    let (rss_end, hwm_end) = proc_status(pid);
+    println!(
+        "| {kind} | VmRSS / VmHWM at the end | {:.1} / {:.1} MiB |",
+        mib(rss_end),
+        mib(hwm_end)
+    );
+    println!();
+    stop(controller);
+    sim.shutdown().await;
+}
+
+/// Wait for the next resync of the account (the controller's count of
+/// full reads moves), then count what it read and wrote.
+async fn resync(
+    kind: ProviderKind,
+    sim: &SimHandle,
+    emu: &Emulator,
+    controller: &Controller,
+    out: &mut std::fs::File,
+) {
+    const FULL_READS: &str = "secgroup_account_full_reads_total";
+    let before = metric(&controller.metrics, FULL_READS).await;
+    sim.reset_logs();
+    let served = emu.served_count();
+    let waited = Instant::now();
+    let mut began = None;
+    while waited.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = metric(&controller.metrics, FULL_READS).await;
+        if now.is_some() && before.is_some() && now > before {
+            began = Some(Instant::now());
+            break;
+        }
+    }
+    settle(sim, emu, Duration::from_secs(1)).await;
+    let took = began.map(|b| b.elapsed().as_secs_f64());
+    let (reads, writes) = calls(sim, kind);
+    let (statuses, account_statuses) = status_writes(emu, served);
+    let (_, hwm) = proc_status(controller.child.id());
+    let (reads_bound, formula) =
+        support::full_read_bound(kind, GROUPS + 1, GROUPS * RULES, PORTS, 0, 0);
+    match took {
+        Some(_) => println!(
+            "| {kind} | resync of {} objects in sync | {reads} reads (bound {reads_bound}), {writes} writes; {statuses} status writes (and {account_statuses} of the CloudAccount) |",
+            GROUPS + PORTS
+        ),
+        None => println!(
+            "| {kind} | resync | no full read within 120 s of waiting ({before:?} full reads) |"
+        ),
+    }
+    write_line(
+        out,
+        Line {
+            kind,
+            scenario: "resync of 10000 in-sync objects",
+            reads,
+            writes,
+            reads_bound: Some(reads_bound),
+            writes_bound: Some(0),
+            wall_s: None,
+            floor_s: None,
+            status_writes: statuses,
+            max_rss_mib: mib(hwm),
+            change_to_first_write_ms: Vec::new(),
+            extra: json!({
+                "part": "resync",
+                "reads_bound_formula": formula,
+                "account_status_writes": account_statuses,
+                "target": "status_writes 0",
+                "ok": took.is_some() && statuses == 0 && writes == 0,
+            }),
+        },
+    );
+}
+
+/// Five single-object changes with the simulator at 10 requests/s and
+/// 50 ms a call: port p moves from its managed group to the next.
+async fn changes(
+    kind: ProviderKind,
+    sim: &SimHandle,
+    emu: &Emulator,
+    client: &kube::Client,
+    pid: u32,
+    out: &mut std::fs::File,
+) {
+    sim.set_faults(Faults {
+        latency_ms: 50,
+        rate_limit: Some(RateLimit {
+            requests: 10,
+            per_seconds: 1,
+        }),
+        ..Faults::default()
+    });
     let psg_api: Api<PortSecurityGroups> = Api::namespaced(client.clone(), NS);
+    let ms = |d: Option<Duration>| d.map(|d| d.as_millis() as u64);
+    let show = |d: Option<u64>| d.map_or("-".to_string(), |d| format!("{d} ms"));
     let mut samples = Vec::new();
     for i in 0..5usize {
+        // Let the last change's rate window expire.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        sim.reset_logs();
+        let served = emu.served_count();
         let p = 1 + i * 997;
-        let before = sim.request_log().len();
-        let new_group = 2 + (p + 1) % groups;
+        let name = format!("port-{p}");
         let patch = json!({"spec": {"securityGroups": [
             {"id": support::group_id(kind, 1)},
-            {"id": support::group_id(kind, new_group)}
+            {"id": support::group_id(kind, 2 + (p + 1) % GROUPS)}
         ]}});
         let t0 = Instant::now();
         psg_api
-            .patch(
-                &format!("port-{p}"),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .expect("patch");
         let (mut first_call, mut first_write, mut ready_at) = (None, None, None);
         while t0.elapsed() < Duration::from_secs(60) && ready_at.is_none() {
-            let log = sim.request_log();
-            if first_call.is_none() && log.len() > before {
+            let (reads, writes) = calls(sim, kind);
+            if first_call.is_none() && reads + writes > 0 {
                 first_call = Some(t0.elapsed());
             }
-            if first_write.is_none()
-                && log[before.min(log.len())..]
-                    .iter()
-                    .any(|e| !support::is_read(&e.operation))
-            {
+            if first_write.is_none() && writes > 0 {
                 first_write = Some(t0.elapsed());
             }
-            if first_write.is_some()
-                && emu
-                    .object(PSG, NS, &format!("port-{p}"))
-                    .is_some_and(|o| ready(&o))
-            {
+            if first_write.is_some() && emu.object(PSG, NS, &name).is_some_and(|o| ready(&o)) {
                 ready_at = Some(t0.elapsed());
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let calls = sim.request_log().len() - before;
-        samples.push((first_call, first_write, ready_at, calls));
+        // The cycle after the writes reads again what they changed.
+        settle(sim, emu, Duration::from_secs(1)).await;
+        let (reads, writes) = calls(sim, kind);
+        let (statuses, _) = status_writes(emu, served);
+        samples.push(Sample {
+            first_call: ms(first_call),
+            first_write: ms(first_write),
+            ready: ms(ready_at),
+            reads,
+            writes,
+            statuses,
+        });
     }
-    let (rss_after, hwm_after) = proc_status(pid);
-    // And once the last cycle's transient memory had time to go back.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let (rss_settled, hwm_settled) = proc_status(pid);
-    stop(child);
-
-    println!("| what | value |");
-    println!("|---|---|");
-    println!(
-        "| objects | {} SecurityGroups (5 rules each) + {ports} PortSecurityGroups = {} |",
-        groups,
-        groups + ports
-    );
-    match converged {
-        Ok(d) => println!(
-            "| start to all Ready | {:.1} s ({reads} reads, {writes} writes) |",
-            d.as_secs_f64()
-        ),
-        Err(e) => println!("| start to all Ready | {e} |"),
-    }
-    println!(
-        "| VmRSS / VmHWM at all Ready | {:.1} MiB / {:.1} MiB |",
-        rss_ready as f64 / 1024.0,
-        hwm_ready as f64 / 1024.0
-    );
-    println!(
-        "| VmRSS / VmHWM after 5 s idle | {:.1} MiB / {:.1} MiB |",
-        rss_idle as f64 / 1024.0,
-        hwm_idle as f64 / 1024.0
-    );
-    println!(
-        "| VmRSS / VmHWM after 5 changes | {:.1} MiB / {:.1} MiB |",
-        rss_after as f64 / 1024.0,
-        hwm_after as f64 / 1024.0
-    );
-    println!(
-        "| VmRSS / VmHWM 5 s after the changes | {:.1} MiB / {:.1} MiB |",
-        rss_settled as f64 / 1024.0,
-        hwm_settled as f64 / 1024.0
-    );
-    for (i, (call, write, ready_at, calls)) in samples.iter().enumerate() {
-        let ms = |d: &Option<Duration>| {
-            d.map_or("-".to_string(), |d| {
-                format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-            })
-        };
+    let (rss, hwm) = proc_status(pid);
+    for (i, c) in samples.iter().enumerate() {
         println!(
-            "| change {}: to first cloud call / first write / Ready | {} / {} / {} ({calls} calls) |",
+            "| {kind} | change {}: to first cloud call / first write / Ready | {} / {} / {} ({} reads, {} writes, {} status writes) |",
             i + 1,
-            ms(call),
-            ms(write),
-            ms(ready_at)
+            show(c.first_call),
+            show(c.first_write),
+            show(c.ready),
+            c.reads,
+            c.writes,
+            c.statuses,
         );
     }
-    sim.shutdown().await;
+    println!(
+        "| {kind} | VmRSS / VmHWM after the changes | {:.1} / {:.1} MiB |",
+        mib(rss),
+        mib(hwm)
+    );
+    let first = &samples[0];
+    write_line(
+        out,
+        Line {
+            kind,
+            scenario: "one port moves between two groups, 10000 objects watched",
+            reads: first.reads,
+            writes: first.writes,
+            reads_bound: Some(4),
+            writes_bound: Some(2),
+            wall_s: first.ready.map(|ms| ms as f64 / 1000.0),
+            floor_s: Some((first.reads + first.writes) as f64 / 10.0),
+            status_writes: first.statuses,
+            max_rss_mib: mib(hwm),
+            change_to_first_write_ms: first.first_write.into_iter().collect(),
+            extra: json!({
+                "part": "changes",
+                "reads_bound_formula": "at most 4 (target)",
+                "writes_bound_formula": "2*ceil(1/20): one add, one remove",
+                "target": "reads at most 4, writes exactly 2",
+                "ok": first.reads <= 4 && first.writes == 2,
+            }),
+        },
+    );
+    let firsts: Vec<u64> = samples.iter().filter_map(|c| c.first_write).collect();
+    let sum = |f: fn(&Sample) -> u64| samples.iter().map(f).sum::<u64>();
+    let list = |f: fn(&Sample) -> Option<u64>| samples.iter().map(f).collect::<Vec<_>>();
+    write_line(
+        out,
+        Line {
+            kind,
+            scenario: "change to first write, 5 single-object changes, 10000 objects, simulator at 10 requests/s and 50 ms",
+            reads: sum(|c| c.reads),
+            writes: sum(|c| c.writes),
+            reads_bound: Some(20),
+            writes_bound: Some(10),
+            wall_s: None,
+            floor_s: None,
+            status_writes: sum(|c| c.statuses),
+            max_rss_mib: mib(hwm),
+            change_to_first_write_ms: firsts.clone(),
+            extra: json!({
+                "part": "changes",
+                "reads_bound_formula": "5 changes, at most 4 each (target)",
+                "writes_bound_formula": "5 changes, 2 each",
+                "change_to_first_call_ms": list(|c| c.first_call),
+                "change_to_ready_ms": list(|c| c.ready),
+                "reads_per_change": samples.iter().map(|c| c.reads).collect::<Vec<_>>(),
+                "writes_per_change": samples.iter().map(|c| c.writes).collect::<Vec<_>>(),
+                "target": "each change to first write under 1000 ms",
+                "ok": firsts.len() == 5 && firsts.iter().all(|ms| *ms < 1000),
+            }),
+        },
+    );
+}
+
+/// One change: milliseconds from the patch to the first cloud call, the
+/// first write and Ready again; its calls and status writes.
+struct Sample {
+    first_call: Option<u64>,
+    first_write: Option<u64>,
+    ready: Option<u64>,
+    reads: u64,
+    writes: u64,
+    statuses: u64,
 }
 
 #[tokio::main]
@@ -545,22 +902,29 @@ async fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let want = |what: &str| args.is_empty() || args.iter().any(|a| what.contains(a.as_str()));
+    let mut out = secgroup_test_support::bench_jsonl("controller");
     if want("converge huawei baidu") {
         println!(
-            "| cloud | scenario | run | reads | writes | 429s | floor = calls/10 s | wall s | wall/floor |"
+            "| cloud | scenario | reads | one full read, lower bound | writes (lower bound) | 429s | status writes | floor = calls/10 s | wall s | wall/floor | VmHWM MiB |"
         );
-        println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for kind in support::kinds() {
             if !want(&format!("converge {kind}")) {
                 continue;
             }
             for moving in [false, true] {
-                converge(kind, moving).await;
+                converge(kind, moving, &mut out).await;
             }
         }
         println!();
     }
-    if want("footprint") {
-        footprint().await;
+    for kind in support::kinds() {
+        let parts = Parts {
+            resync: want(&format!("resync {kind}")),
+            changes: want(&format!("changes {kind}")),
+        };
+        if want(&format!("footprint {kind}")) || parts.resync || parts.changes {
+            watched(kind, parts, &mut out).await;
+        }
     }
 }

@@ -42,3 +42,16 @@ pub fn thread_cpu_ns() -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// `target/bench/<bench>.jsonl` (under `CARGO_TARGET_DIR` when set),
+/// emptied for this run: where a benchmark writes one JSON object per
+/// scenario.
+pub fn bench_jsonl(bench: &str) -> std::fs::File {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let dir = target.join("bench");
+    std::fs::create_dir_all(&dir).expect("target/bench can be created");
+    std::fs::File::create(dir.join(format!("{bench}.jsonl")))
+        .expect("the JSONL file can be written")
+}

@@ -960,19 +960,45 @@ pub fn full_observation(
             )
         })
         .collect();
-    let (bound, formula) = match kind {
+    let (bound, formula) = full_read_bound(kind, groups, rules * groups, ports, enis, outside);
+    Observation {
+        name: format!("full observation of {ports} ports in {groups} groups"),
+        kind,
+        state,
+        setup_rules,
+        groups: group_ids,
+        named_ports: (1..=ports + outside).map(|p| port_id(kind, p)).collect(),
+        reads_bound: bound,
+        reads_bound_formula: formula,
+        per_item: (groups + ports + outside) as u64,
+        per_item_formula: format!("{groups} groups + {} ports, one read each", ports + outside),
+    }
+}
+
+/// The lower bound on the reads of a full observation of `groups` groups
+/// holding `rules` rules in all and `ports` member ports, with `enis`
+/// instances that have an elastic NIC (Baidu) and `outside` named ports
+/// that hold none of the groups; with its formula.
+pub fn full_read_bound(
+    kind: ProviderKind,
+    groups: usize,
+    rules: usize,
+    ports: usize,
+    enis: usize,
+    outside: usize,
+) -> (u64, String) {
+    match kind {
         ProviderKind::Huawei => {
             // Groups by id and rules by group id, 50 ids a call; ports
             // by group 50 groups a call, 2000 a page; named ports outside
             // by id, 50 a call.
             let chunks = groups.div_ceil(50);
-            let rule_pages = (rules * groups.min(50)).div_ceil(2000).max(1);
+            let rule_pages = rules.div_ceil(2000).max(1);
             let bound = chunks + chunks * rule_pages + ports.div_ceil(2000) + outside.div_ceil(50);
             (
                 bound as u64,
                 format!(
-                    "ceil({groups}/50) group pages + ceil({}/2000) rule pages + ceil({ports}/2000) port pages + ceil({outside}/50) by id",
-                    rules * groups
+                    "ceil({groups}/50) group pages + ceil({rules}/2000) rule pages + ceil({ports}/2000) port pages + ceil({outside}/50) by id"
                 ),
             )
         }
@@ -989,18 +1015,6 @@ pub fn full_observation(
                 ),
             )
         }
-    };
-    Observation {
-        name: format!("full observation of {ports} ports in {groups} groups"),
-        kind,
-        state,
-        setup_rules,
-        groups: group_ids,
-        named_ports: (1..=ports + outside).map(|p| port_id(kind, p)).collect(),
-        reads_bound: bound,
-        reads_bound_formula: formula,
-        per_item: (groups + ports + outside) as u64,
-        per_item_formula: format!("{groups} groups + {} ports, one read each", ports + outside),
     }
 }
 

@@ -207,6 +207,18 @@ impl Emulator {
     pub fn served(&self) -> Vec<Served> {
         self.shared.store.lock().unwrap().served.clone()
     }
+
+    /// The requests served after the first `from` (the benchmarks poll
+    /// this while tens of thousands have been served).
+    pub fn served_since(&self, from: usize) -> Vec<Served> {
+        let store = self.shared.store.lock().unwrap();
+        store.served.get(from..).unwrap_or_default().to_vec()
+    }
+
+    /// How many requests have been served so far.
+    pub fn served_count(&self) -> usize {
+        self.shared.store.lock().unwrap().served.len()
+    }
 }
 
 /// A kube client talking to `url` (the emulator, or a proxy in front of
