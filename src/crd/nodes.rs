@@ -39,6 +39,33 @@ pub struct NodeIdentity {
     pub provider_id_pattern: Option<String>,
 }
 
+/// Which ports of a Node's server a node selector means
+/// (`spec.portSelection`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum PortSelection {
+    /// The port holding the Node's `InternalIP` (Huawei marks no port as
+    /// primary on the port itself).
+    #[default]
+    Primary,
+    /// Every port whose `device_id` is the Node's server.
+    All,
+}
+
+/// A matching Node that changed nothing, as a status lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UnresolvedNode {
+    /// The Node's name.
+    #[schemars(length(max = 253))]
+    pub node: String,
+    /// Why it has no port: no or an unreadable `spec.providerID`, an
+    /// instance not found in the account's region, no port with the
+    /// Node's address.
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+}
+
 /// Why a Node has no instance id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Unresolved {

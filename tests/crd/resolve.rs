@@ -31,6 +31,7 @@ fn account(name: &str, provider: Provider) -> CloudAccount {
             endpoint: None,
             credentials_secret_ref: LocalObjectRef::new("keys"),
             max_requests_per_second: None,
+            node_identity: None,
         },
     );
     a.metadata.namespace = Some(NS.into());
@@ -129,6 +130,8 @@ fn sgm(name: &str, group: &str, ports: &[&str]) -> SecurityGroupMembership {
             account_ref: None,
             security_group_id: None,
             ports: ports.iter().map(|p| p.to_string()).collect(),
+            node_selector: None,
+            port_selection: None,
             policy: MembershipPolicySpec::Additive,
             deletion_policy: DeletionPolicy::Retain,
         },
