@@ -854,3 +854,19 @@ fn account_settings_carry_no_secrets() {
         "spec.projectId"
     );
 }
+
+/// A membership selecting Nodes is left out until its Nodes are expanded
+/// into ports: planned with no ports, an Exclusive one would empty its
+/// group.
+#[test]
+fn a_node_selector_membership_changes_nothing_yet() {
+    let mut m = sgm_by_id("by-nodes", "acct", "sg-1", &[]);
+    m.spec.policy = MembershipPolicySpec::Exclusive;
+    m.spec.node_selector = Some(Default::default());
+    let r = run(&[], NO_PORTS, &[m]);
+    assert!(r.desired.memberships.is_empty(), "{:#?}", r.desired);
+    let problems = &r.problems[&key("SecurityGroupMembership", "by-nodes")];
+    assert_eq!(problems.errors.len(), 1, "{problems:#?}");
+    assert_eq!(problems.errors[0].field, "spec.nodeSelector");
+    assert!(problems.errors[0].message.contains("changes nothing"));
+}
