@@ -1,5 +1,6 @@
 -- Argo CD health of any secgroup.io custom resource (CloudAccount,
--- SecurityGroup, PortSecurityGroups, SecurityGroupMembership, and kinds
+-- SecurityGroup, PortSecurityGroups, SecurityGroupMembership,
+-- NodeSecurityGroups, and kinds
 -- added later), read from its kstatus conditions.
 --
 -- The controller writes kstatus-compatible status: status.observedGeneration

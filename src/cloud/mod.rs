@@ -346,6 +346,29 @@ pub trait CloudProvider: Send + Sync {
         self.get_ports(&members).await
     }
 
+    /// The ports of each of `instance_ids` that exists, with their fixed
+    /// addresses, keyed by instance id. The default is Baidu's: the
+    /// instance is the member, read with [`Self::get_ports`] (its bulk
+    /// instance read); an instance not found is left out. Huawei
+    /// overrides it with list ports filtered by `device_id`, many servers
+    /// a call. A wrapper that forwards calls must forward this one too.
+    async fn instance_ports(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<crate::plan::nodes::InstancePorts, CloudError> {
+        let found = self.get_ports(instance_ids).await?;
+        Ok(found
+            .into_keys()
+            .map(|id| {
+                let port = crate::plan::nodes::InstancePort {
+                    id: id.clone(),
+                    addresses: Vec::new(),
+                };
+                (id, vec![port])
+            })
+            .collect())
+    }
+
     /// Ids of every port (Huawei) or instance (Baidu) in the group, all pages.
     async fn list_group_ports(&self, group_id: &str) -> Result<Vec<String>, CloudError>;
 

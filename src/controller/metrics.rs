@@ -375,6 +375,14 @@ impl CloudProvider for MeteredProvider {
             .await
     }
 
+    async fn instance_ports(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<crate::plan::nodes::InstancePorts, CloudError> {
+        self.record("instancePorts", self.inner.instance_ports(instance_ids))
+            .await
+    }
+
     async fn create_group(&self, group: &NewGroup) -> Result<String, CloudError> {
         self.record("createGroup", self.inner.create_group(group))
             .await

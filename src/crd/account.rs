@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::LocalObjectRef;
+use super::nodes::NodeIdentity;
 
 /// Which cloud an account talks to, as written in `spec.provider`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -89,6 +90,13 @@ pub struct CloudAccountSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]
     pub max_requests_per_second: Option<u32>,
+    /// Where this account's Kubernetes Nodes name their cloud instance,
+    /// for clusters whose `spec.providerID` is not in the provider's own
+    /// form (self-managed clusters). Give at most one of `label`,
+    /// `annotation`, `providerIdPattern`. Default: `spec.providerID` as
+    /// Huawei CCE or Baidu CCE writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_identity: Option<NodeIdentity>,
 }
 
 /// Observed state of a `CloudAccount`.

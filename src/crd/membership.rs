@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::nodes::{PortSelection, UnresolvedNode};
 use super::{DeletionPolicy, LocalObjectRef};
 
 /// `spec.policy`.
@@ -54,6 +55,18 @@ fn default_retain() -> DeletionPolicy {
     ),
     printcolumn(name = "Policy", type_ = "string", json_path = ".spec.policy"),
     printcolumn(
+        name = "Nodes",
+        type_ = "integer",
+        json_path = ".status.matchedNodes",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Ports",
+        type_ = "integer",
+        json_path = ".status.resolvedPorts",
+        priority = 1
+    ),
+    printcolumn(
         name = "Message",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].message"
@@ -70,6 +83,12 @@ fn default_retain() -> DeletionPolicy {
 #[x_kube(validation = kube::core::Rule::new(
     "has(self.securityGroupRef) == has(oldSelf.securityGroupRef) && has(self.accountRef) == has(oldSelf.accountRef) && has(self.securityGroupId) == has(oldSelf.securityGroupId)"
 ).message("the group a membership targets (securityGroupRef, accountRef, securityGroupId) is immutable"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.nodeSelector) || size(self.ports) == 0"
+).message("give ports or nodeSelector, not both"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "has(self.nodeSelector) || !has(self.portSelection)"
+).message("portSelection needs nodeSelector"))]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityGroupMembershipSpec {
     /// A `SecurityGroup` object in this namespace (its account is used).
@@ -102,6 +121,15 @@ pub struct SecurityGroupMembershipSpec {
     )]
     #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
     pub ports: Vec<String>,
+    /// Instead of `ports`: the ports of every Kubernetes Node this
+    /// `metav1.LabelSelector` matches (`{}` matches every Node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<LabelSelector>,
+    /// With `nodeSelector`: `Primary` (default), the port holding the
+    /// Node's `InternalIP`, or `All` its server's ports. On Baidu the
+    /// instance is the member either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_selection: Option<PortSelection>,
     /// `Additive` (default) or `Exclusive`.
     #[serde(default)]
     pub policy: MembershipPolicySpec,
@@ -133,6 +161,17 @@ pub struct SecurityGroupMembershipStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
     pub managed_ports: Vec<String>,
+    /// With `nodeSelector`: the Nodes it matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_nodes: Option<u32>,
+    /// With `nodeSelector`: the ports (Huawei) or instances (Baidu) those
+    /// Nodes resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_ports: Option<u32>,
+    /// Matching Nodes that changed nothing, and why (at most 100 listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub unresolved_nodes: Vec<UnresolvedNode>,
     /// When the membership was last compared with the cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,

@@ -6,6 +6,9 @@
 //! - [`security_group`]: `SecurityGroup` (`sg`) and its rules.
 //! - [`port_security_groups`]: `PortSecurityGroups` (`psg`).
 //! - [`membership`]: `SecurityGroupMembership` (`sgm`).
+//! - [`node_security_groups`]: `NodeSecurityGroups` (`nodesg`).
+//! - [`nodes`]: Kubernetes Nodes to cloud instances; [`selector`]: label
+//!   selectors.
 //! - [`conditions`]: kstatus conditions (`Ready`, `Reconciling`, `Stalled`).
 //! - [`validate`]: the schema's checks again in code, plus the checks that
 //!   need the account's provider, run before any cloud call.
@@ -27,6 +30,7 @@
 //! | | `endpoint` | provider's public endpoint |
 //! | | `credentialsSecretRef.name` | required; Secret keys `accessKey`, `secretKey` |
 //! | | `maxRequestsPerSecond` | client default; 1-10000 |
+//! | | `nodeIdentity` | `spec.providerID` in the provider's form; at most one of `label`, `annotation`, `providerIdPattern` (one capture group) |
 //! | SecurityGroup | `accountRef.name` | required, immutable |
 //! | | `groupId` | absent: the controller creates the group |
 //! | | `name` | `metadata.name` when created, the cloud's when adopted; 1-64 of letters, digits, `_-.` |
@@ -49,8 +53,15 @@
 //! | | `deletionPolicy` | `Retain` |
 //! | SecurityGroupMembership | `securityGroupRef.name` xor (`accountRef.name` + `securityGroupId`) | required, immutable |
 //! | | `ports` | empty; at most 10,000 |
+//! | | `nodeSelector` | none; instead of `ports` (not both) |
+//! | | `portSelection` | `Primary` (with `nodeSelector` only) |
 //! | | `policy` | `Additive` |
 //! | | `deletionPolicy` | `Retain` (our choice: deleting a membership object leaves the ports in the group unless it says `Delete`) |
+//! | NodeSecurityGroups | `accountRef.name` | required, immutable |
+//! | | `nodeSelector` | required; `{}` matches every Node |
+//! | | `portSelection` | `Primary` |
+//! | | `securityGroups` | 1-100 entries of `{name}` xor `{id}`, no repeats |
+//! | | `deletionPolicy` | `Retain` |
 //!
 //! Annotations: `secgroup.io/paused: "true"`, `secgroup.io/mode: observe`,
 //! `secgroup.io/allow-mass-change: "true"`.
@@ -70,11 +81,15 @@
 //! `groupId` and `ruleCount`; PortSecurityGroups adds `securityGroupIds`
 //! (the spec resolved, in order) and `currentGroups` (as read from the
 //! cloud); SecurityGroupMembership adds `securityGroupId` and
-//! `managedPorts`.
+//! `managedPorts`, and with a node selector `matchedNodes`,
+//! `resolvedPorts` and `unresolvedNodes`; NodeSecurityGroups has
+//! `securityGroupIds`, `matchedNodes`, `resolvedPorts`, `managedPorts` and
+//! `unresolvedNodes`.
 
 pub mod account;
 pub mod conditions;
 pub mod membership;
+pub mod node_security_groups;
 pub mod nodes;
 pub mod port_security_groups;
 pub mod resolve;
@@ -96,6 +111,10 @@ pub use membership::{
     MembershipPolicySpec, SecurityGroupMembership, SecurityGroupMembershipSpec,
     SecurityGroupMembershipStatus,
 };
+pub use node_security_groups::{
+    NodeSecurityGroups, NodeSecurityGroupsSpec, NodeSecurityGroupsStatus,
+};
+pub use nodes::{NodeIdentity, PortSelection, UnresolvedNode};
 pub use port_security_groups::{
     GroupRef, PortSecurityGroups, PortSecurityGroupsSpec, PortSecurityGroupsStatus,
 };
@@ -187,6 +206,7 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         SecurityGroup::crd(),
         PortSecurityGroups::crd(),
         SecurityGroupMembership::crd(),
+        NodeSecurityGroups::crd(),
     ]
 }
 

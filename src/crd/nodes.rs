@@ -39,6 +39,33 @@ pub struct NodeIdentity {
     pub provider_id_pattern: Option<String>,
 }
 
+/// Which ports of a Node's server a node selector means
+/// (`spec.portSelection`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum PortSelection {
+    /// The port holding the Node's `InternalIP` (Huawei marks no port as
+    /// primary on the port itself).
+    #[default]
+    Primary,
+    /// Every port whose `device_id` is the Node's server.
+    All,
+}
+
+/// A matching Node that changed nothing, as a status lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UnresolvedNode {
+    /// The Node's name.
+    #[schemars(length(max = 253))]
+    pub node: String,
+    /// Why it has no port: no or an unreadable `spec.providerID`, an
+    /// instance not found in the account's region, no port with the
+    /// Node's address.
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+}
+
 /// Why a Node has no instance id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Unresolved {
@@ -137,6 +164,33 @@ impl Identity {
                 }),
             None => parse_provider_id(provider, provider_id),
         }
+    }
+}
+
+/// `node` as a port source: its name, its instance (or why not known),
+/// and its `InternalIP` addresses from `status.addresses`.
+pub fn source_of(
+    identity: &Identity,
+    provider: ProviderKind,
+    node: &Node,
+) -> crate::plan::nodes::PortSource {
+    let addresses = node
+        .status
+        .as_ref()
+        .and_then(|s| s.addresses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|a| a.type_ == "InternalIP")
+        .map(|a| a.address.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect();
+    crate::plan::nodes::PortSource {
+        kind: crate::plan::nodes::SourceKind::Node,
+        name: node.metadata.name.clone().unwrap_or_default(),
+        instance: identity
+            .instance_of(provider, node)
+            .map_err(|e| e.to_string()),
+        addresses,
     }
 }
 
@@ -316,6 +370,31 @@ mod tests {
             plain.instance_of(ProviderKind::Huawei, &node(None, &[], &[])),
             Err(Unresolved::NoProviderId)
         );
+    }
+
+    #[test]
+    fn a_node_as_a_source_keeps_only_its_internal_addresses() {
+        use k8s_openapi::api::core::v1::{NodeAddress, NodeStatus};
+        let mut n = node(Some(&format!("huaweicloud://{UUID}")), &[], &[]);
+        let address = |t: &str, a: &str| NodeAddress {
+            type_: t.into(),
+            address: a.into(),
+        };
+        n.status = Some(NodeStatus {
+            addresses: Some(vec![
+                address("InternalIP", "192.168.0.12"),
+                address("ExternalIP", "121.36.0.1"),
+                address("Hostname", "n1"),
+            ]),
+            ..NodeStatus::default()
+        });
+        let identity = Identity::new(None).unwrap();
+        let source = source_of(&identity, ProviderKind::Huawei, &n);
+        assert_eq!(source.name, "n1");
+        assert_eq!(source.instance.as_deref(), Ok(UUID));
+        assert_eq!(source.addresses, ["192.168.0.12"]);
+        let unparsed = source_of(&identity, ProviderKind::Baidu, &n);
+        assert!(unparsed.instance.unwrap_err().contains("cce://i-XXXXXXXX"));
     }
 
     #[test]

@@ -634,6 +634,17 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
             }
         } else {
             found.errors.extend(validate_membership(m, provider));
+            if spec.node_selector.is_some() {
+                // Until Nodes are read and expanded into ports, the
+                // membership would plan with no ports: an Exclusive one
+                // would empty its group. Left out, it changes nothing.
+                found.errors.push(FieldError::new(
+                    Some(&key),
+                    "spec.nodeSelector",
+                    "node selectors are not expanded into ports by this version yet; \
+                     the membership is left out and changes nothing",
+                ));
+            }
             let group = match target {
                 Ok(h) => Some(h),
                 Err(u) => {

@@ -26,8 +26,8 @@ use crate::plan::normalize::{RawRule, normalize_rule};
 
 use super::{
     ANNOTATION_ALLOW_MASS_CHANGE, ANNOTATION_MODE, ANNOTATION_PAUSED, CloudAccount, GroupRef,
-    PortSecurityGroups, Provider, RuleAction, RuleDirection, RuleEthertype, RuleSpec,
-    SecurityGroup, SecurityGroupMembership,
+    NodeSecurityGroups, PortSecurityGroups, Provider, RuleAction, RuleDirection, RuleEthertype,
+    RuleSpec, SecurityGroup, SecurityGroupMembership,
 };
 
 /// Most rules `spec.rules` may hold (the schema's `maxItems`).
@@ -364,7 +364,45 @@ pub fn validate_account(account: &CloudAccount) -> Vec<FieldError> {
     if spec.max_requests_per_second == Some(0) {
         errors.push("spec.maxRequestsPerSecond", "must be greater than 0");
     }
+    if let Some(identity) = &spec.node_identity {
+        check_node_identity(&mut errors, identity);
+    }
     errors.list
+}
+
+/// `spec.nodeIdentity`: one place to read the instance id from, and a
+/// pattern that compiles with exactly one capture group.
+fn check_node_identity(errors: &mut Errors<'_>, identity: &super::NodeIdentity) {
+    let given = [
+        identity.label.is_some(),
+        identity.annotation.is_some(),
+        identity.provider_id_pattern.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        errors.push(
+            "spec.nodeIdentity",
+            "give at most one of label, annotation, providerIdPattern",
+        );
+    }
+    for (field, key) in [
+        ("label", &identity.label),
+        ("annotation", &identity.annotation),
+    ] {
+        if let Some(key) = key {
+            let path = format!("spec.nodeIdentity.{field}");
+            // A label key's syntax, which annotation keys share.
+            let probe = k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                match_labels: Some(BTreeMap::from([(key.clone(), String::new())])),
+                match_expressions: None,
+            };
+            if let Some(e) = super::selector::validate(&probe, errors.key, &path).first() {
+                errors.push(path, e.message.clone());
+            }
+        }
+    }
+    if let Err(why) = super::nodes::Identity::new(Some(identity)) {
+        errors.push("spec.nodeIdentity.providerIdPattern", why);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -622,7 +660,13 @@ pub fn validate_port_security_groups(
     let spec = &port.spec;
     check_object_name(&mut errors, "spec.accountRef.name", &spec.account_ref.name);
     check_cloud_id(&mut errors, "spec.portId", &spec.port_id);
-    let groups = &spec.security_groups;
+    check_group_list(&mut errors, &spec.security_groups, provider);
+    errors.list
+}
+
+/// `spec.securityGroups` of a port-centric kind: 1 to the provider's
+/// limit of references, none repeated.
+fn check_group_list(errors: &mut Errors<'_>, groups: &[GroupRef], provider: ProviderKind) {
     if groups.is_empty() {
         errors.push(
             "spec.securityGroups",
@@ -647,13 +691,35 @@ pub fn validate_port_security_groups(
     let mut seen: HashMap<&GroupRef, usize> = HashMap::new();
     for (i, r) in groups.iter().enumerate() {
         let path = format!("spec.securityGroups[{i}]");
-        check_group_ref(&mut errors, &path, r);
+        check_group_ref(errors, &path, r);
         if let Some(first) = seen.get(r) {
             errors.push(path, format!("repeats spec.securityGroups[{first}]"));
         } else {
             seen.insert(r, i);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// NodeSecurityGroups
+// ---------------------------------------------------------------------------
+
+/// Checks of a `NodeSecurityGroups` for an account of `provider`.
+pub fn validate_node_security_groups(
+    nodes: &NodeSecurityGroups,
+    provider: ProviderKind,
+) -> Vec<FieldError> {
+    let key = object_key(nodes);
+    let mut errors = Errors::new(&key);
+    check_metadata(&mut errors, nodes.meta());
+    let spec = &nodes.spec;
+    check_object_name(&mut errors, "spec.accountRef.name", &spec.account_ref.name);
+    errors.list.extend(super::selector::validate(
+        &spec.node_selector,
+        &key,
+        "spec.nodeSelector",
+    ));
+    check_group_list(&mut errors, &spec.security_groups, provider);
     errors.list
 }
 
@@ -686,6 +752,20 @@ pub fn validate_membership(
             "spec",
             "give securityGroupRef, or accountRef together with securityGroupId",
         ),
+    }
+    match &spec.node_selector {
+        Some(_) if !spec.ports.is_empty() => {
+            errors.push("spec.nodeSelector", "give ports or nodeSelector, not both")
+        }
+        Some(selector) => errors.list.extend(super::selector::validate(
+            selector,
+            &key,
+            "spec.nodeSelector",
+        )),
+        None if spec.port_selection.is_some() => {
+            errors.push("spec.portSelection", "needs nodeSelector")
+        }
+        None => {}
     }
     if spec.ports.len() > MAX_MEMBERSHIP_PORTS {
         errors.push(

@@ -164,6 +164,7 @@ mod admit;
 mod batch;
 mod cx;
 mod membership;
+pub mod nodes;
 pub mod normalize;
 mod rules;
 pub mod simulate;

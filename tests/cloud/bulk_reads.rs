@@ -421,3 +421,74 @@ async fn baidu_list_without_nic_groups_falls_back_to_exact_reads() {
     assert_eq!(calls(&sim, BD_GROUPS), 6, "each instance read exactly");
     sim.shutdown().await;
 }
+
+// -- Ports of servers (Nodes) ------------------------------------------------
+
+#[tokio::test]
+async fn huawei_server_ports_come_by_device_id_many_servers_a_call() {
+    let mut st = hw_state(1);
+    // 60 servers with a primary port (10.0.x.1) and 20 of them a second one.
+    for n in 0..60u32 {
+        let port = uid(1000 + n);
+        st = st.with_huawei_port(PROJECT, &port, &[&uid(1)]);
+        if n < 20 {
+            st = st.with_huawei_port(PROJECT, &uid(2000 + n), &[&uid(1)]);
+        }
+    }
+    for p in st.huawei.ports.iter_mut() {
+        let n: u32 = p.id[p.id.len() - 4..].parse().unwrap_or_default();
+        p.device_id = uid(5000 + n % 1000);
+        p.ip_address = format!("10.{}.{}.1", n / 1000, n % 1000);
+    }
+    let sim = start(st).await;
+    let hw = huawei(&sim);
+    let mut servers: Vec<String> = (0..60).map(|n| uid(5000 + n)).collect();
+    servers.push(uid(9999));
+
+    let got = hw.instance_ports(&servers).await.unwrap();
+
+    assert_eq!(got.len(), 60, "the absent server is left out");
+    let first = &got[&uid(5000)];
+    assert_eq!(first.len(), 2);
+    assert!(
+        first
+            .iter()
+            .any(|p| p.id == uid(1000) && p.addresses == ["10.1.0.1"])
+    );
+    assert!(
+        first
+            .iter()
+            .any(|p| p.id == uid(2000) && p.addresses == ["10.2.0.1"])
+    );
+    assert_eq!(got[&uid(5059)].len(), 1);
+    assert_eq!(calls(&sim, HW_PORTS), 2, "61 servers, 50 a call");
+    let log = sim.request_log();
+    assert!(
+        log[0]
+            .path
+            .contains(&format!("device_id={}&device_id=", uid(5000))),
+        "the key repeated per server, as the SDK sends it: {}",
+        log[0].path
+    );
+    assert!(sim.refused_log().is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn baidu_instances_are_their_own_members() {
+    let st = SimState::new()
+        .with_account(baidu_account())
+        .with_baidu_group("g-1", "web", "vpc-1")
+        .with_baidu_instance("i-AAAABBBB", &["g-1"]);
+    let sim = start(st).await;
+    let bd = baidu(&sim);
+    let got = bd
+        .instance_ports(&strings(&["i-AAAABBBB", "i-CCCCDDDD"]))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got["i-AAAABBBB"][0].id, "i-AAAABBBB");
+    assert_eq!(calls(&sim, BD_BY_IDS), 1, "one bulk instance read");
+    assert!(sim.refused_log().is_empty());
+    sim.shutdown().await;
+}

@@ -97,6 +97,7 @@ fn account() -> CloudAccount {
             endpoint: Some("http://127.0.0.1:1".into()),
             credentials_secret_ref: LocalObjectRef::new("creds"),
             max_requests_per_second: None,
+            node_identity: None,
         },
         status: None,
     }

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use secgroup_controller::crd::schema_check::check_against_schema;
 use secgroup_controller::crd::{
-    CloudAccount, CloudAccountStatus, PortSecurityGroups, PortSecurityGroupsStatus, SecurityGroup,
-    SecurityGroupMembership, SecurityGroupMembershipStatus, SecurityGroupStatus,
+    CloudAccount, CloudAccountStatus, NodeSecurityGroupsStatus, PortSecurityGroups,
+    PortSecurityGroupsStatus, SecurityGroup, SecurityGroupMembership,
+    SecurityGroupMembershipStatus, SecurityGroupStatus,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -294,6 +295,7 @@ fn samples_are_real_statuses_of_the_crate_types() {
             "SecurityGroup" => typed::<SecurityGroup>(file, o),
             "PortSecurityGroups" => typed::<PortSecurityGroups>(file, o),
             "SecurityGroupMembership" => typed::<SecurityGroupMembership>(file, o),
+            "NodeSecurityGroups" => typed::<secgroup_controller::crd::NodeSecurityGroups>(file, o),
             other => panic!("{}: unknown kind {other}", file.display()),
         }
         let problems = check_against_schema(o);
@@ -305,6 +307,7 @@ fn samples_are_real_statuses_of_the_crate_types() {
             "CloudAccount" => round_trip::<CloudAccountStatus>(file, status),
             "SecurityGroup" => round_trip::<SecurityGroupStatus>(file, status),
             "PortSecurityGroups" => round_trip::<PortSecurityGroupsStatus>(file, status),
+            "NodeSecurityGroups" => round_trip::<NodeSecurityGroupsStatus>(file, status),
             _ => round_trip::<SecurityGroupMembershipStatus>(file, status),
         }
         let conditions = status["conditions"].as_array().expect("conditions");
@@ -415,7 +418,11 @@ fn argocd_component_merges_into_argocd_cm() {
         .keys()
         .filter(|k| k.starts_with("resource.customizations.health."))
         .collect();
-    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert_eq!(
+        keys.len(),
+        secgroup_controller::crd::all_crds().len(),
+        "{keys:?}"
+    );
     for k in keys {
         assert_eq!(data[k], script.as_str(), "{k}");
     }

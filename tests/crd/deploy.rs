@@ -339,6 +339,7 @@ fn deploy_crds_are_the_generated_crds() {
         kinds,
         BTreeSet::from([
             "CloudAccount",
+            "NodeSecurityGroups",
             "PortSecurityGroups",
             "SecurityGroup",
             "SecurityGroupMembership"

@@ -31,6 +31,7 @@ fn account(name: &str, provider: Provider) -> CloudAccount {
             endpoint: None,
             credentials_secret_ref: LocalObjectRef::new("keys"),
             max_requests_per_second: None,
+            node_identity: None,
         },
     );
     a.metadata.namespace = Some(NS.into());
@@ -129,6 +130,8 @@ fn sgm(name: &str, group: &str, ports: &[&str]) -> SecurityGroupMembership {
             account_ref: None,
             security_group_id: None,
             ports: ports.iter().map(|p| p.to_string()).collect(),
+            node_selector: None,
+            port_selection: None,
             policy: MembershipPolicySpec::Additive,
             deletion_policy: DeletionPolicy::Retain,
         },
@@ -850,4 +853,20 @@ fn account_settings_carry_no_secrets() {
         r.problems[&key("CloudAccount", "acct")].errors[0].field,
         "spec.projectId"
     );
+}
+
+/// A membership selecting Nodes is left out until its Nodes are expanded
+/// into ports: planned with no ports, an Exclusive one would empty its
+/// group.
+#[test]
+fn a_node_selector_membership_changes_nothing_yet() {
+    let mut m = sgm_by_id("by-nodes", "acct", "sg-1", &[]);
+    m.spec.policy = MembershipPolicySpec::Exclusive;
+    m.spec.node_selector = Some(Default::default());
+    let r = run(&[], NO_PORTS, &[m]);
+    assert!(r.desired.memberships.is_empty(), "{:#?}", r.desired);
+    let problems = &r.problems[&key("SecurityGroupMembership", "by-nodes")];
+    assert_eq!(problems.errors.len(), 1, "{problems:#?}");
+    assert_eq!(problems.errors[0].field, "spec.nodeSelector");
+    assert!(problems.errors[0].message.contains("changes nothing"));
 }

@@ -547,6 +547,54 @@ fn port_security_groups_rules() {
 }
 
 #[test]
+fn node_security_groups_rules() {
+    let spec = |extra: Value| {
+        let mut s = json!({"accountRef": {"name": "a"}, "nodeSelector": {"matchLabels": {"pool": "web"}}, "securityGroups": [{"name": "web"}, {"id": "sg-1"}]});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            s[k] = v.clone();
+        }
+        s
+    };
+    let cases: Vec<(&str, Value, Option<&str>)> = vec![
+        ("plain", spec(json!({})), None),
+        ("all ports", spec(json!({"portSelection": "All"})), None),
+        (
+            "bad port selection",
+            spec(json!({"portSelection": "primary"})),
+            Some("spec.portSelection"),
+        ),
+        (
+            "no selector",
+            json!({"accountRef": {"name": "a"}, "securityGroups": [{"id": "g"}]}),
+            Some("spec.nodeSelector: required"),
+        ),
+        (
+            "no groups",
+            spec(json!({"securityGroups": []})),
+            Some("spec.securityGroups: must have at least 1 items"),
+        ),
+        (
+            "repeated group",
+            spec(json!({"securityGroups": [{"id": "g"}, {"id": "g"}]})),
+            Some("a group may be listed only once"),
+        ),
+    ];
+    for (case, spec, expect) in cases {
+        let obj = object("NodeSecurityGroups", spec);
+        assert_verdict(case, &obj, check_against_schema(&obj), expect);
+    }
+    let before = object("NodeSecurityGroups", spec(json!({})));
+    let mut moved = before.clone();
+    moved["spec"]["accountRef"]["name"] = json!("b");
+    assert_verdict(
+        "account change",
+        &moved,
+        check_update_against_schema(&before, &moved),
+        Some("accountRef is immutable"),
+    );
+}
+
+#[test]
 fn membership_rules() {
     let cases: Vec<(&str, Value, Option<&str>)> = vec![
         (
@@ -598,6 +646,26 @@ fn membership_rules() {
             "bad policy",
             json!({"securityGroupRef": {"name": "web"}, "policy": "Replace"}),
             Some("spec.policy"),
+        ),
+        (
+            "node selector",
+            json!({"securityGroupRef": {"name": "web"}, "nodeSelector": {"matchLabels": {"pool": "web"}}, "portSelection": "All"}),
+            None,
+        ),
+        (
+            "node selector and ports",
+            json!({"securityGroupRef": {"name": "web"}, "ports": ["p-1"], "nodeSelector": {}}),
+            Some("give ports or nodeSelector, not both"),
+        ),
+        (
+            "port selection without a selector",
+            json!({"securityGroupRef": {"name": "web"}, "portSelection": "Primary"}),
+            Some("portSelection needs nodeSelector"),
+        ),
+        (
+            "bad port selection",
+            json!({"securityGroupRef": {"name": "web"}, "nodeSelector": {}, "portSelection": "Secondary"}),
+            Some("spec.portSelection"),
         ),
     ];
     for (case, spec, expect) in cases {

@@ -3,15 +3,19 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use secgroup_controller::crd::validate::{
-    intent_of, validate_account, validate_membership, validate_port_security_groups,
-    validate_security_group,
+    intent_of, validate_account, validate_membership, validate_node_security_groups,
+    validate_port_security_groups, validate_security_group,
 };
 use secgroup_controller::crd::{
     CloudAccount, CloudAccountSpec, DeletionPolicy, GroupRef, LocalObjectRef, MembershipPolicySpec,
     PortSecurityGroups, PortSecurityGroupsSpec, Provider, RuleAction, RuleDirection, RuleEthertype,
     RuleSpec, SecurityGroup, SecurityGroupMembership, SecurityGroupMembershipSpec,
     SecurityGroupSpec,
+};
+use secgroup_controller::crd::{
+    NodeIdentity, NodeSecurityGroups, NodeSecurityGroupsSpec, PortSelection,
 };
 use secgroup_controller::model::{FieldError, Mode, ObjectKey, ProviderKind};
 
@@ -27,6 +31,7 @@ fn account(provider: Provider, project: Option<&str>) -> CloudAccount {
             endpoint: None,
             credentials_secret_ref: LocalObjectRef::new("keys"),
             max_requests_per_second: None,
+            node_identity: None,
         },
     );
     a.metadata.namespace = Some(NS.into());
@@ -86,6 +91,8 @@ fn by_ref(name: &str, ports: &[&str]) -> SecurityGroupMembershipSpec {
         account_ref: None,
         security_group_id: None,
         ports: ports.iter().map(|p| p.to_string()).collect(),
+        node_selector: None,
+        port_selection: None,
         policy: MembershipPolicySpec::Additive,
         deletion_policy: DeletionPolicy::Retain,
     }
@@ -410,6 +417,124 @@ fn membership_checks() {
     );
     assert_eq!(fields(&errors), ["spec.ports[1]", "spec.ports[2]"]);
     assert!(errors[1].message.contains("listed twice"));
+}
+
+fn selector(yaml: serde_json::Value) -> LabelSelector {
+    serde_json::from_value(yaml).expect("a LabelSelector")
+}
+
+#[test]
+fn membership_node_selector_is_an_alternative_to_ports() {
+    let nodes = SecurityGroupMembershipSpec {
+        node_selector: Some(selector(
+            serde_json::json!({"matchLabels": {"pool": "web"}}),
+        )),
+        port_selection: Some(PortSelection::All),
+        ..by_ref("web", &[])
+    };
+    assert_eq!(
+        validate_membership(&membership(nodes.clone()), ProviderKind::Huawei),
+        []
+    );
+    let both = SecurityGroupMembershipSpec {
+        ports: vec!["p-1".into()],
+        ..nodes.clone()
+    };
+    let errors = validate_membership(&membership(both), ProviderKind::Huawei);
+    assert_error(&errors, "spec.nodeSelector", "not both");
+    let stray = SecurityGroupMembershipSpec {
+        node_selector: None,
+        ..nodes.clone()
+    };
+    let errors = validate_membership(&membership(stray), ProviderKind::Huawei);
+    assert_error(&errors, "spec.portSelection", "needs nodeSelector");
+    let bad = SecurityGroupMembershipSpec {
+        node_selector: Some(selector(serde_json::json!({
+            "matchExpressions": [{"key": "pool", "operator": "In"}]
+        }))),
+        ..nodes
+    };
+    let errors = validate_membership(&membership(bad), ProviderKind::Huawei);
+    assert_error(
+        &errors,
+        "spec.nodeSelector.matchExpressions[0].values",
+        "at least one value",
+    );
+}
+
+#[test]
+fn node_security_groups_checks() {
+    let object = |selector_json: serde_json::Value, groups: Vec<GroupRef>| {
+        let mut n = NodeSecurityGroups::new(
+            "web-nodes",
+            NodeSecurityGroupsSpec {
+                account_ref: LocalObjectRef::new("acct"),
+                node_selector: selector(selector_json),
+                port_selection: PortSelection::Primary,
+                security_groups: groups,
+                deletion_policy: DeletionPolicy::Retain,
+            },
+        );
+        n.metadata.namespace = Some(NS.into());
+        n
+    };
+    let ok = object(
+        serde_json::json!({"matchLabels": {"pool": "web"}}),
+        vec![GroupRef::by_name("web"), GroupRef::by_id("sg-1")],
+    );
+    assert_eq!(validate_node_security_groups(&ok, ProviderKind::Huawei), []);
+    let bad = object(
+        serde_json::json!({"matchLabels": {"Bad Key": "x"}}),
+        vec![GroupRef::by_id("sg-1"), GroupRef::by_id("sg-1")],
+    );
+    let errors = validate_node_security_groups(&bad, ProviderKind::Huawei);
+    assert_eq!(
+        fields(&errors),
+        [
+            "spec.nodeSelector.matchLabels[\"Bad Key\"]",
+            "spec.securityGroups[1]"
+        ]
+    );
+    let many: Vec<GroupRef> = (0..11).map(|i| GroupRef::by_id(format!("g{i}"))).collect();
+    let errors =
+        validate_node_security_groups(&object(serde_json::json!({}), many), ProviderKind::Baidu);
+    assert_error(&errors, "spec.securityGroups", "at most 10");
+}
+
+#[test]
+fn account_node_identity_checks() {
+    let with = |identity: NodeIdentity| {
+        let mut a = account(Provider::Huawei, Some("proj1"));
+        a.spec.node_identity = Some(identity);
+        validate_account(&a)
+    };
+    assert_eq!(
+        with(NodeIdentity {
+            label: Some("example.com/instance-id".into()),
+            ..NodeIdentity::default()
+        }),
+        []
+    );
+    let errors = with(NodeIdentity {
+        label: Some("a".into()),
+        annotation: Some("b".into()),
+        ..NodeIdentity::default()
+    });
+    assert_error(&errors, "spec.nodeIdentity", "at most one of");
+    let errors = with(NodeIdentity {
+        provider_id_pattern: Some("^x://.+$".into()),
+        ..NodeIdentity::default()
+    });
+    assert_error(
+        &errors,
+        "spec.nodeIdentity.providerIdPattern",
+        "one capture group",
+    );
+    let errors = with(NodeIdentity {
+        annotation: Some("not a key!".into()),
+        ..NodeIdentity::default()
+    });
+    assert_error(&errors, "spec.nodeIdentity.annotation", "label key");
 }
 
 #[test]

@@ -288,10 +288,20 @@ impl HuaweiClient {
         key: &str,
         values: &[String],
     ) -> Result<Vec<ObservedPort>, CloudError> {
+        let wires = self.list_port_wires(key, values).await?;
+        Ok(wires.into_iter().map(Into::into).collect())
+    }
+
+    /// List ports whose `key` is one of `values` as the cloud sends them.
+    async fn list_port_wires(
+        &self,
+        key: &str,
+        values: &[String],
+    ) -> Result<Vec<wire::PortWire>, CloudError> {
         self.list_by_ids("listPorts", self.v3("ports"), key, values, |r| {
             let list: PortList = decode("listPorts", &r)?;
             let next = list.page_info.and_then(|p| p.next_marker);
-            Ok((list.ports.into_iter().map(Into::into).collect(), next))
+            Ok((list.ports, next))
         })
         .await
     }
@@ -729,6 +739,37 @@ impl CloudProvider for HuaweiClient {
             .filter(|p| ids.binary_search(&p.id).is_ok())
             .map(|p| (p.id.clone(), p))
             .collect())
+    }
+
+    /// List ports filtered by `device_id` (repeated, [`IDS_PER_LIST`]
+    /// servers a call), every page: a server's ports with their fixed
+    /// addresses, so a Node's primary port is the one holding its
+    /// `InternalIP`.
+    async fn instance_ports(
+        &self,
+        instance_ids: &[String],
+    ) -> Result<crate::plan::nodes::InstancePorts, CloudError> {
+        let ids = unique_ids("serverId", instance_ids)?;
+        let mut found = crate::plan::nodes::InstancePorts::new();
+        for p in self.list_port_wires("device_id", &ids).await? {
+            // A cloud that ignored the filter would answer more ports.
+            if ids.binary_search(&p.device_id).is_err() {
+                continue;
+            }
+            found
+                .entry(p.device_id.clone())
+                .or_default()
+                .push(crate::plan::nodes::InstancePort {
+                    addresses: p
+                        .private_ips
+                        .iter()
+                        .map(|a| a.ip_address.clone())
+                        .filter(|a| !a.is_empty())
+                        .collect(),
+                    id: p.id,
+                });
+        }
+        Ok(found)
     }
 
     async fn list_group_ports(&self, group_id: &str) -> Result<Vec<String>, CloudError> {

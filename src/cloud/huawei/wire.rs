@@ -23,6 +23,18 @@ pub struct PortWire {
     pub id: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub security_groups: Vec<String>,
+    /// The server the port is bound to (empty when unbound).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub device_id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub private_ips: Vec<PrivateIpWire>,
+}
+
+/// One of a port's fixed addresses.
+#[derive(Debug, Default, Deserialize)]
+pub struct PrivateIpWire {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub ip_address: String,
 }
 
 impl From<PortWire> for ObservedPort {
