@@ -48,6 +48,9 @@ use super::telemetry;
 /// Status writes in flight at once: after a mass change most objects of
 /// an account have something new to say.
 const STATUS_WRITES_IN_FLIGHT: usize = 16;
+/// Status reports made at once, a few times the writes in flight so the
+/// pipeline stays full between chunks.
+const REPORT_CHUNK: usize = 8 * STATUS_WRITES_IN_FLIGHT;
 
 /// The reconcile of the account controller.
 pub async fn reconcile(account: Arc<CloudAccount>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -123,7 +126,7 @@ async fn admit_kind<K: Managed>(
     objects: &mut [Arc<K>],
     refused: &mut Refused,
 ) {
-    let pending: Vec<usize> = objects
+    let pending: Vec<(usize, Arc<K>)> = objects
         .iter()
         .enumerate()
         .filter(|(_, o)| {
@@ -131,23 +134,25 @@ async fn admit_kind<K: Managed>(
                 && o.meta().deletion_timestamp.is_none()
                 && o.account_name(&ctx.stores.groups).as_deref() == Some(account)
         })
-        .map(|(i, _)| i)
+        .map(|(i, o)| (i, o.clone()))
         .collect();
-    let added: Vec<(usize, Result<K, kube::Error>)> = futures::stream::iter(pending)
-        .map(|i| {
-            let obj = objects[i].clone();
-            async move {
-                let api: Api<K> =
-                    Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-                (i, add_finalizer(&api, obj.as_ref()).await)
-            }
+    // Each answer is taken as it arrives rather than collected: at start
+    // every object is admitted, and 10,000 answers held at once were a
+    // large part of the controller's memory peak.
+    let mut added = futures::stream::iter(pending)
+        .map(|(i, obj)| async move {
+            let api: Api<K> =
+                Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+            (i, add_finalizer(&api, obj.as_ref()).await)
         })
-        .buffer_unordered(STATUS_WRITES_IN_FLIGHT)
-        .collect()
-        .await;
-    for (i, result) in added {
+        .buffer_unordered(STATUS_WRITES_IN_FLIGHT);
+    while let Some((i, result)) = added.next().await {
         match result {
-            Ok(admitted) => objects[i] = Arc::new(admitted),
+            Ok(mut admitted) => {
+                // As the stores keep them: without managed fields.
+                admitted.meta_mut().managed_fields = None;
+                objects[i] = Arc::new(admitted)
+            }
             Err(e) => {
                 tracing::warn!(object = %key_of(objects[i].as_ref()), error = %e, "cannot add the finalizer");
                 refused.insert(key_of(objects[i].as_ref()), e.to_string());
@@ -169,8 +174,11 @@ async fn report(
     refused: &Refused,
     reported: &mut HashMap<ObjectKey, Reported>,
 ) -> Result<(), Error> {
-    let mut work: Vec<Report<'_>> = Vec::new();
-    let last = |key: &ObjectKey| reported.get(key).copied();
+    // Futures are made and run a chunk at a time: a boxed status write is
+    // a few kilobytes before it is first polled, and one per object for
+    // 10,000 objects was most of the controller's memory peak.
+    let mut work: Vec<Report<'_>> = Vec::with_capacity(REPORT_CHUNK);
+    let mut first_error = None;
     let account_stamp = if fresh {
         Stamp::Always
     } else {
@@ -183,7 +191,7 @@ async fn report(
         fresh,
         account_stamp,
         None,
-        last(&result.account.key),
+        reported.get(&result.account.key).copied(),
     )));
     macro_rules! each {
         ($objects:expr) => {
@@ -197,8 +205,11 @@ async fn report(
                         fresh,
                         Stamp::OnChange,
                         refused.get(&key).map(String::as_str),
-                        last(&key),
+                        reported.get(&key).copied(),
                     )));
+                    if work.len() >= REPORT_CHUNK {
+                        run_reports(&mut work, reported, &mut first_error).await;
+                    }
                 }
             }
         };
@@ -206,12 +217,22 @@ async fn report(
     each!(&snapshot.groups);
     each!(&snapshot.ports);
     each!(&snapshot.memberships);
-    let done: Vec<_> = futures::stream::iter(work)
-        .buffer_unordered(STATUS_WRITES_IN_FLIGHT)
-        .collect()
-        .await;
-    let mut first_error = None;
-    for d in done {
+    run_reports(&mut work, reported, &mut first_error).await;
+    // Forget objects that are gone.
+    reported.retain(|key, _| result.outcome(key).is_some());
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Run the reports in `work` (emptying it), remembering what each wrote
+/// and keeping the first error.
+async fn run_reports(
+    work: &mut Vec<Report<'_>>,
+    reported: &mut HashMap<ObjectKey, Reported>,
+    first_error: &mut Option<Error>,
+) {
+    let mut done =
+        futures::stream::iter(std::mem::take(work)).buffer_unordered(STATUS_WRITES_IN_FLIGHT);
+    while let Some(d) = done.next().await {
         match d {
             Ok(Some((key, r))) => {
                 reported.insert(key, r);
@@ -222,9 +243,6 @@ async fn report(
             }
         }
     }
-    // Forget objects that are gone.
-    reported.retain(|key, _| result.outcome(key).is_some());
-    first_error.map_or(Ok(()), Err)
 }
 
 /// A status's content without its times (`lastSyncTime`, conditions'
