@@ -504,3 +504,63 @@ pub fn results(pass: usize, report: &ExecuteReport) -> Vec<StepResult> {
     });
     ran.chain(skipped).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Plan, ProviderKind, Step as PlanStep};
+
+    #[test]
+    fn an_account_plan_names_steps_and_objects_in_camel_case() {
+        let web = ObjectKey::new("SecurityGroup", "default", "web");
+        let header = AccountHeader {
+            namespace: "default".into(),
+            name: "hw".into(),
+            provider: ProviderKind::Huawei,
+            region: "cn-north-4".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            credentials: "Secret default/k".into(),
+        };
+        let ports: Vec<String> = (1..=7).map(|i| format!("port-{i}")).collect();
+        let outcome = PlanOutcome {
+            plan: Plan {
+                steps: vec![
+                    PlanStep {
+                        op: ModelOperation::CreateGroup {
+                            owner: web.clone(),
+                            owner_uid: "uid".into(),
+                            name: "web".into(),
+                            description: String::new(),
+                            vpc_id: None,
+                        },
+                        owners: vec![web.clone()],
+                    },
+                    PlanStep {
+                        op: ModelOperation::AttachPorts {
+                            group: GroupHandle::New(web.clone()),
+                            ports,
+                        },
+                        owners: vec![web.clone()],
+                    },
+                ],
+            },
+            reports: BTreeMap::from([(web, ObjectReport::default())]),
+        };
+        let v = serde_json::to_value(Account::new(&header, &outcome)).unwrap_or_default();
+        assert_eq!(v["account"]["provider"], "huawei");
+        assert_eq!(v["changesPending"], true);
+        assert_eq!(v["summary"]["attachPorts"], 1);
+        assert_eq!(v["steps"][1]["index"], 2);
+        assert_eq!(v["steps"][1]["kind"], "attachPorts");
+        assert_eq!(
+            v["steps"][1]["operation"]["ports"].as_array().map(Vec::len),
+            Some(7)
+        );
+        assert_eq!(v["steps"][1]["operation"]["group"]["new"]["name"], "web");
+        assert_eq!(v["objects"][0]["object"]["name"], "web");
+        // Operation fields are camelCase like every other key.
+        assert_eq!(v["steps"][0]["operation"]["ownerUid"], "uid");
+        assert!(v["steps"][0]["operation"].get("owner_uid").is_none());
+        assert!(v.get("results").is_none(), "a plan has no apply results");
+    }
+}

@@ -578,40 +578,6 @@ mod tests {
     }
 
     #[test]
-    fn json_plan_names_steps_and_objects() {
-        let header = AccountHeader {
-            namespace: "default".into(),
-            name: "hw".into(),
-            provider: ProviderKind::Huawei,
-            region: "cn-north-4".into(),
-            endpoint: "http://127.0.0.1:1".into(),
-            credentials: "Secret default/k".into(),
-        };
-        let outcome = PlanOutcome {
-            plan: sample_plan(),
-            reports: BTreeMap::from([(key("SecurityGroup", "web"), ObjectReport::default())]),
-        };
-        let v = serde_json::to_value(super::super::json::Account::new(&header, &outcome)).unwrap();
-        assert_eq!(v["account"]["provider"], "huawei");
-        assert_eq!(v["changesPending"], true);
-        assert_eq!(v["summary"]["attachPorts"], 1);
-        assert_eq!(v["steps"][2]["index"], 3);
-        assert_eq!(v["steps"][2]["kind"], "attachPorts");
-        assert_eq!(
-            v["steps"][2]["operation"]["ports"]
-                .as_array()
-                .unwrap()
-                .len(),
-            7
-        );
-        assert_eq!(v["objects"][0]["object"]["name"], "web");
-        // Operation fields are camelCase like every other key.
-        assert_eq!(v["steps"][0]["operation"]["ownerUid"], "uid");
-        assert!(v["steps"][0]["operation"].get("owner_uid").is_none());
-        assert!(v.get("results").is_none(), "a plan has no apply results");
-    }
-
-    #[test]
     fn progress_line() {
         let plan = sample_plan();
         assert_eq!(
