@@ -1,5 +1,5 @@
 //! API calls per scenario: structured changes run through
-//! `reconcile::sync` and the real clients against the simulator. For each,
+//! `reconcile::prepare`/`reconcile::execute` and the real clients against the simulator. For each,
 //! the writes and reads the simulator counted, the planner's documented
 //! lower bound on writes, their ratio (target 1.00), and what one call per
 //! port or per rule (how the peers' tools work) would cost. Then full

@@ -69,9 +69,26 @@ static JEMALLOC_CONF: Option<&'static std::ffi::c_char> = Some(unsafe {
     &*c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:1".as_ptr()
 });
 
+/// Print a parse error (or `--help`, `--version`) as clap would, but exit
+/// 1 on a usage error rather than clap's 2: `plan --detailed-exitcode`
+/// exits 2 for "changes pending", and a mistyped flag in a CI job must
+/// not read as that.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    // Printing to a closed stream is not worth a different exit code.
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     match cli.command {
         // `run` sets up its own logging (--log-format, --log-filter).
         Command::Run(args) => match controller::run(args).await {

@@ -81,7 +81,7 @@ struct Typed {
     memberships: Vec<SecurityGroupMembership>,
 }
 
-fn key_of(doc: &Document) -> ObjectKey {
+pub(crate) fn key_of(doc: &Document) -> ObjectKey {
     ObjectKey::new(&doc.kind, &doc.namespace, &doc.name)
 }
 

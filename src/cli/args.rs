@@ -13,9 +13,9 @@ pub enum CloudTarget {
     /// public endpoint for the region).
     #[default]
     Real,
-    /// The embedded simulator, started in this process and seeded with
-    /// `examples/sim-state.yaml` (or `--sim-state`); every account's calls
-    /// go to it with the simulator's keys.
+    /// The embedded simulator, started in this process from its local
+    /// state file (see `--sim-state`); every account's calls go to it,
+    /// with the keys found exactly as for `real`.
     Sim,
 }
 
@@ -46,10 +46,19 @@ pub struct ManifestArgs {
     #[arg(long, value_enum, default_value_t = CloudTarget::Real)]
     pub cloud: CloudTarget,
 
-    /// Seed the simulator from this state file instead of the built-in
-    /// `examples/sim-state.yaml`. Implies `--cloud sim`.
+    /// The simulator's state file (JSON or YAML, the format of `sim
+    /// --state`): read at the start, written back after `apply`, so runs
+    /// see what earlier runs applied. When it does not exist yet, the run
+    /// starts from the built-in `examples/sim-state.yaml`. Default
+    /// `.secgroup-sim/state.json` in the working directory. Implies
+    /// `--cloud sim`.
     #[arg(long, value_name = "FILE")]
     pub sim_state: Option<PathBuf>,
+
+    /// Start from the built-in seed instead of the state file (`apply`
+    /// then overwrites the file with the result). Implies `--cloud sim`.
+    #[arg(long)]
+    pub sim_reset: bool,
 
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
@@ -85,9 +94,10 @@ pub struct ManifestArgs {
 }
 
 impl ManifestArgs {
-    /// The simulator is used when asked for, or when a state file is given.
+    /// The simulator is used when asked for, or when its state is named
+    /// or reset.
     pub fn uses_sim(&self) -> bool {
-        self.cloud == CloudTarget::Sim || self.sim_state.is_some()
+        self.cloud == CloudTarget::Sim || self.sim_state.is_some() || self.sim_reset
     }
 
     /// The clients' retry policy: the default's write rules, the delays and

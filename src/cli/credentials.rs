@@ -35,8 +35,6 @@ pub enum CredentialSource {
     Secret(String),
     /// The two variable names.
     Environment(&'static str, &'static str),
-    /// The embedded simulator's account.
-    Simulator,
 }
 
 impl fmt::Display for CredentialSource {
@@ -44,7 +42,6 @@ impl fmt::Display for CredentialSource {
         match self {
             CredentialSource::Secret(s) => write!(f, "Secret {s}"),
             CredentialSource::Environment(ak, sk) => write!(f, "environment {ak}/{sk}"),
-            CredentialSource::Simulator => f.write_str("the simulator's account"),
         }
     }
 }

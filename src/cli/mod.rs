@@ -2,10 +2,13 @@
 //!
 //! The same manifests `kubectl apply -f` takes are read ([`manifest`]),
 //! checked against the CRD schemas and resolved per account ([`accounts`]),
-//! given credentials ([`credentials`]), then planned, printed ([`render`])
-//! and, for `apply`, executed and verified ([`run`]) with the reconcile core
-//! the controller uses. Nothing touches a cloud until every manifest is
-//! valid and every account has credentials.
+//! given credentials ([`credentials`]), then planned, printed ([`render`],
+//! or one versioned JSON document, [`json`]) and, for `apply`, executed and
+//! verified ([`run`]) with the reconcile core the controller uses. Nothing
+//! touches a cloud until every manifest is valid and every account has
+//! credentials; nothing is written until every account is planned and
+//! every port and instance the manifests name is found. `--cloud sim`
+//! keeps the embedded simulator's state in a local file ([`sim_state`]).
 //!
 //! Entry points: [`plan`] / [`apply`] for `main` (process stdout, stderr
 //! and environment), [`run_plan`] / [`run_apply`] for tests (any writers,
@@ -15,12 +18,16 @@ pub mod accounts;
 pub mod args;
 pub mod credentials;
 pub mod escape;
+pub mod json;
 pub mod manifest;
 pub mod render;
 pub mod run;
+pub mod sim_state;
 pub mod yaml;
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use args::{ApplyArgs, CloudTarget, ManifestArgs, OutputFormat, PlanArgs};
@@ -28,13 +35,14 @@ pub use run::Exit;
 
 use crate::cloud::retry::{RetryNotice, RetryObserver};
 use crate::cloud::{self, Credentials, ProviderSettings};
-use crate::model::ProviderKind;
+use crate::model::ObjectKey;
 use crate::model::text::printable;
-use crate::sim::{self, SimHandle, SimOptions, SimState};
+use crate::sim::{self, SimHandle, SimOptions};
 use credentials::{CredentialSource, SecretStore};
 use escape::{PrintableWriter, Style};
+use manifest::Origin;
 use render::AccountHeader;
-use run::{AccountRun, JsonApplyAccount, JsonApplyDocument, JsonPlanDocument, Planned};
+use run::{AccountRun, Planned};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// The simulator seed for `--cloud sim`, built in so the binary works from
@@ -80,19 +88,28 @@ pub async fn apply(args: ApplyArgs) -> ExitCode {
 /// Everything ready to talk to the clouds.
 struct Prepared {
     accounts: Vec<AccountRun>,
-    /// A simulator this command started; stopped at the end.
-    owned_sim: Option<SimHandle>,
+    /// Where each object's manifest came from, for errors found later.
+    origins: BTreeMap<ObjectKey, Origin>,
+    /// A simulator this command started, and its local state file; stopped
+    /// at the end.
+    owned_sim: Option<(SimHandle, PathBuf)>,
     /// Retries the clients are waiting out, for progress lines.
     retries: UnboundedReceiver<RetryNotice>,
 }
 
 impl Prepared {
-    async fn finish(self, exit: Exit) -> Exit {
-        drop(self.accounts);
-        if let Some(sim) = self.owned_sim {
-            sim.shutdown().await;
-        }
-        exit
+    /// Drop the clients and stop a simulator this command started, first
+    /// writing its state back to its file when `save` (after `apply`).
+    async fn finish(&mut self, save: bool) -> Option<json::Error> {
+        self.accounts.clear();
+        let (sim, path) = self.owned_sim.take()?;
+        let saved = if save {
+            sim_state::save(&path, &sim.snapshot()).err()
+        } else {
+            None
+        };
+        sim.shutdown().await;
+        saved.map(json::Error::text)
     }
 }
 
@@ -142,148 +159,131 @@ impl Write for SharedWriter<'_, '_, '_> {
     }
 }
 
-/// Print errors found before any cloud call.
-fn report_errors(io: &mut Io<'_>, errors: impl IntoIterator<Item = impl std::fmt::Display>) {
-    report(io, errors, "Nothing was applied: no cloud was called.");
+/// How a command ended: its exit code, its errors (printed on stderr as
+/// `error: ` lines and listed in the JSON document), and the accounts
+/// planned (for the JSON document).
+struct Ending {
+    exit: Exit,
+    errors: Vec<json::Error>,
+    /// Said once after the errors: what was or was not done.
+    note: Option<&'static str>,
+    accounts: Vec<json::Account>,
+    changes_pending: bool,
 }
 
-/// Print errors, then `note` (what did or did not happen) once. An error
-/// may quote a manifest or a cloud answer: it is printed as one line.
-fn report(io: &mut Io<'_>, errors: impl IntoIterator<Item = impl std::fmt::Display>, note: &str) {
-    let mut n = 0;
-    for e in errors {
-        n += 1;
-        let _ = writeln!(io.err, "error: {}", printable(&e.to_string()));
+impl Ending {
+    /// Stopped on `errors`, having done what `note` says.
+    fn failed(errors: Vec<json::Error>, note: &'static str) -> Self {
+        Self {
+            exit: Exit::Error,
+            errors,
+            note: Some(note),
+            accounts: Vec::new(),
+            changes_pending: false,
+        }
     }
-    if n > 0 {
-        let _ = writeln!(io.err, "{note}");
+
+    /// Stopped before any cloud call.
+    fn invalid(errors: impl IntoIterator<Item = json::Error>) -> Self {
+        Self::failed(errors.into_iter().collect(), NO_CLOUD_CALLED)
     }
 }
+
+/// What is true when the run stops before the clouds are read.
+const NO_CLOUD_CALLED: &str = "Nothing was applied: no cloud was called.";
 
 /// What is true when reading or planning fails.
 const READ_ONLY: &str = "Nothing was applied: the cloud was only read.";
 
-/// The simulator's keys for an account of `provider` (and Huawei project).
-fn sim_credentials(
-    state: &SimState,
-    provider: ProviderKind,
-    project_id: Option<&str>,
-) -> Option<Credentials> {
-    state
-        .accounts
-        .iter()
-        .find(|a| {
-            a.provider.as_str() == provider.to_string()
-                && (provider != ProviderKind::Huawei || a.project_id.as_deref() == project_id)
-        })
-        .map(|a| Credentials::new(a.access_key.clone(), a.secret_key.clone()))
+/// Print how the command ended: the errors on `err`, one line each (an
+/// error may quote a manifest or a cloud answer), then the note; with
+/// `-o json` also the document on `out`.
+fn print_ending(io: &mut Io<'_>, kind: Option<json::Kind>, ending: Ending) -> Exit {
+    for e in &ending.errors {
+        let _ = writeln!(io.err, "error: {}", printable(&e.message));
+    }
+    if let Some(note) = ending.note.filter(|_| !ending.errors.is_empty()) {
+        let _ = writeln!(io.err, "{note}");
+    }
+    let Some(kind) = kind else {
+        return ending.exit;
+    };
+    let doc = json::Document {
+        api_version: json::API_VERSION,
+        kind,
+        success: ending.exit != Exit::Error,
+        changes_pending: ending.changes_pending,
+        accounts: ending.accounts,
+        errors: ending.errors,
+    };
+    match serde_json::to_writer_pretty(&mut *io.out, &doc)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(io.out))
+    {
+        Ok(()) => ending.exit,
+        Err(e) => {
+            let _ = writeln!(io.err, "error: writing the JSON document: {e}");
+            Exit::Error
+        }
+    }
 }
 
 /// Read, validate and resolve the manifests, find credentials, and connect.
-/// Errors are printed; no cloud call has been made when this fails.
-async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
-    let docs = manifest::load(&m.files, &m.namespace).map_err(|errors| {
-        report_errors(io, &errors);
-        Exit::Error
-    })?;
-    let resolved = accounts::resolve_documents(&docs).map_err(|errors| {
-        report_errors(io, &errors);
-        Exit::Error
-    })?;
+/// Nothing has called a cloud when this fails.
+async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Ending> {
+    let docs = manifest::load(&m.files, &m.namespace)
+        .map_err(|errors| Ending::invalid(errors.iter().map(json::Error::from)))?;
+    let resolved = accounts::resolve_documents(&docs)
+        .map_err(|errors| Ending::invalid(errors.iter().map(json::Error::from)))?;
     if resolved.is_empty() {
-        report_errors(io, ["no CloudAccount among the manifests: nothing to plan"]);
-        return Err(Exit::Error);
+        return Err(Ending::invalid([json::Error::text(
+            "no CloudAccount among the manifests: nothing to plan",
+        )]));
     }
     let secrets = SecretStore::from_documents(&docs);
+    let origins: BTreeMap<ObjectKey, Origin> = docs
+        .iter()
+        .map(|d| (accounts::key_of(d), d.origin.clone()))
+        .collect();
 
-    // Credentials for every account before anything is started or called.
-    let sim_seed = if m.uses_sim() && io.sim.is_none() {
-        let state = match &m.sim_state {
-            Some(path) => SimState::from_path(path),
-            None => SimState::from_str_any(SIM_STATE),
-        };
-        match state {
+    // The simulator's state, read before anything is started or called.
+    let local = if m.uses_sim() && io.sim.is_none() {
+        match sim_state::load(m.sim_state.as_deref(), m.sim_reset) {
             Ok(s) => Some(s),
-            Err(e) => {
-                report_errors(io, [format!("--sim-state: {e}")]);
-                return Err(Exit::Error);
-            }
+            Err(e) => return Err(Ending::invalid([json::Error::text(e)])),
         }
     } else {
         None
     };
-    let sim_accounts = match (io.sim, &sim_seed) {
-        (Some(handle), _) if m.uses_sim() => Some(handle.snapshot()),
-        (_, Some(seed)) => Some(seed.clone()),
-        _ => None,
-    };
+
+    // Credentials for every account, found the same way whichever cloud
+    // the calls go to: a simulator run must fail where a real one would.
     let mut errors = Vec::new();
     let mut with_keys = Vec::new();
     for account in resolved {
-        let s = &account.settings;
-        let found: Result<(Credentials, CredentialSource), String> = match &sim_accounts {
-            Some(state) => sim_credentials(state, s.provider, s.project_id.as_deref())
-                .map(|c| (c, CredentialSource::Simulator))
-                .ok_or_else(|| {
-                    format!(
-                        "CloudAccount {}/{}: the simulator has no {} account{}",
-                        account.namespace,
-                        account.name,
-                        s.provider,
-                        s.project_id
-                            .as_deref()
-                            .map(|p| format!(" for project {p}"))
-                            .unwrap_or_default()
-                    )
-                }),
-            None => match secrets.get(&s.namespace, &s.credentials_secret) {
-                Some(Ok(c)) => Ok((
-                    c,
-                    CredentialSource::Secret(format!("{}/{}", s.namespace, s.credentials_secret)),
-                )),
-                Some(Err(e)) => Err(e.to_string()),
-                None => match credentials::from_env(s.provider, io.env) {
-                    Ok(Some(c)) => {
-                        let (ak, sk) = credentials::env_names(s.provider);
-                        Ok((c, CredentialSource::Environment(ak, sk)))
-                    }
-                    Ok(None) => {
-                        let (ak, sk) = credentials::env_names(s.provider);
-                        Err(format!(
-                            "{}: CloudAccount {}/{}: spec.credentialsSecretRef.name: Secret {:?} is not among the manifests, and {ak}/{sk} are not set",
-                            account.origin, account.namespace, account.name, s.credentials_secret
-                        ))
-                    }
-                    Err(e) => Err(format!(
-                        "CloudAccount {}/{}: credentials from the environment: {e}",
-                        account.namespace, account.name
-                    )),
-                },
-            },
-        };
-        match found {
+        match account_credentials(&account, &secrets, io.env) {
             Ok((c, source)) => with_keys.push((account, c, source)),
             Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
-        report_errors(io, &errors);
-        return Err(Exit::Error);
+        return Err(Ending::invalid(errors));
     }
 
     // Start the simulator only now that everything is known to be valid.
-    let owned_sim = match sim_seed {
-        Some(seed) => match sim::start(seed, SimOptions::default()).await {
-            Ok(h) => Some(h),
+    let owned_sim = match local {
+        Some(local) => match sim::start(local.state, SimOptions::default()).await {
+            Ok(h) => Some((h, local.path)),
             Err(e) => {
-                report_errors(io, [format!("starting the simulator: {e}")]);
-                return Err(Exit::Error);
+                return Err(Ending::invalid([json::Error::text(format!(
+                    "starting the simulator: {e}"
+                ))]));
             }
         },
         None => None,
     };
     let sim_url = match (&owned_sim, io.sim) {
-        (Some(h), _) => Some(h.url()),
+        (Some((h, _)), _) => Some(h.url()),
         (None, Some(h)) if m.uses_sim() => Some(h.url()),
         _ => None,
     };
@@ -295,6 +295,12 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
         // before the clients are dropped.
         let _ = notify.send(n.clone());
     }));
+    let mut prepared = Prepared {
+        accounts: Vec::new(),
+        origins,
+        owned_sim,
+        retries,
+    };
 
     // One HTTP client for every account (connection reuse).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -304,11 +310,12 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
     {
         Ok(c) => c,
         Err(e) => {
-            report_errors(io, [format!("building the HTTP client: {e}")]);
-            return Err(Exit::Error);
+            prepared.finish(false).await;
+            return Err(Ending::invalid([json::Error::text(format!(
+                "building the HTTP client: {e}"
+            ))]));
         }
     };
-    let mut runs = Vec::new();
     for (account, creds, source) in with_keys {
         let s = &account.settings;
         let settings = ProviderSettings {
@@ -321,7 +328,7 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
         let endpoint = cloud::endpoint_for(&settings);
         let provider = cloud::connect_with_retry(&settings, creds, http.clone(), retry.clone());
         match (endpoint, provider) {
-            (Ok(endpoint), Ok(provider)) => runs.push(AccountRun {
+            (Ok(endpoint), Ok(provider)) => prepared.accounts.push(AccountRun {
                 header: AccountHeader {
                     namespace: account.namespace.clone(),
                     name: account.name.clone(),
@@ -337,29 +344,69 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Exit> {
                 desired: account.desired,
                 provider,
             }),
-            (Err(e), _) | (_, Err(e)) => errors.push(format!(
-                "CloudAccount {}/{}: {e}",
-                account.namespace, account.name
-            )),
+            (Err(e), _) | (_, Err(e)) => {
+                let object = format!("CloudAccount {}/{}", account.namespace, account.name);
+                errors.push(json::Error {
+                    object: Some(object.clone()),
+                    ..json::Error::text(format!("{object}: {e}"))
+                });
+            }
         }
     }
-    let prepared = Prepared {
-        accounts: runs,
-        owned_sim,
-        retries,
-    };
     if !errors.is_empty() {
-        report_errors(io, &errors);
-        return Err(prepared.finish(Exit::Error).await);
+        prepared.finish(false).await;
+        return Err(Ending::invalid(errors));
     }
     Ok(prepared)
 }
 
+/// An account's keys: the Secret its `credentialsSecretRef` names when
+/// that is among the manifests, else the provider's environment variables.
+fn account_credentials(
+    account: &accounts::ResolvedAccount,
+    secrets: &SecretStore,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<(Credentials, CredentialSource), json::Error> {
+    let s = &account.settings;
+    let object = format!("CloudAccount {}/{}", account.namespace, account.name);
+    let about = |field: Option<&str>, message: String| json::Error {
+        file: Some(account.origin.file.display().to_string()),
+        document: Some(account.origin.document).filter(|d| *d > 0),
+        object: Some(object.clone()),
+        field: field.map(str::to_string),
+        ..json::Error::text(message)
+    };
+    match secrets.get(&s.namespace, &s.credentials_secret) {
+        Some(Ok(c)) => Ok((
+            c,
+            CredentialSource::Secret(format!("{}/{}", s.namespace, s.credentials_secret)),
+        )),
+        Some(Err(e)) => Err(json::Error::from(&e)),
+        None => {
+            let (ak, sk) = credentials::env_names(s.provider);
+            match credentials::from_env(s.provider, env) {
+                Ok(Some(c)) => Ok((c, CredentialSource::Environment(ak, sk))),
+                Ok(None) => Err(about(
+                    Some("spec.credentialsSecretRef.name"),
+                    format!(
+                        "{}: {object}: spec.credentialsSecretRef.name: Secret {:?} is not among the manifests, and {ak}/{sk} are not set",
+                        account.origin, s.credentials_secret
+                    ),
+                )),
+                Err(e) => Err(about(
+                    None,
+                    format!("{object}: credentials from the environment: {e}"),
+                )),
+            }
+        }
+    }
+}
+
 /// Run `f` with `io`'s writers escaping what is not printable (JSON on
-/// stdout keeps JSON escapes).
-async fn with_printable_output<F>(io: &mut Io<'_>, json: bool, f: F) -> Exit
+/// stdout keeps JSON escapes), then print how it ended.
+async fn with_printable_output<F>(io: &mut Io<'_>, kind: json::Kind, json: bool, f: F) -> Exit
 where
-    F: AsyncFnOnce(&mut Io<'_>) -> Exit,
+    F: AsyncFnOnce(&mut Io<'_>) -> Ending,
 {
     let style = if json { Style::Json } else { Style::Text };
     let mut out = PrintableWriter::new(&mut *io.out, style);
@@ -370,80 +417,100 @@ where
         env: io.env,
         sim: io.sim,
     };
-    f(&mut safe).await
+    let ending = f(&mut safe).await;
+    print_ending(&mut safe, json.then_some(kind), ending)
 }
 
 /// `plan` with explicit writers, environment and simulator.
 pub async fn run_plan(args: &PlanArgs, io: &mut Io<'_>) -> Exit {
     let json = args.manifests.output == OutputFormat::Json;
-    with_printable_output(io, json, async |io| plan_escaped(args, io).await).await
+    with_printable_output(io, json::Kind::PlanResult, json, async |io| {
+        plan_escaped(args, io).await
+    })
+    .await
 }
 
 /// `apply` with explicit writers, environment and simulator.
 pub async fn run_apply(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
     let json = args.manifests.output == OutputFormat::Json;
-    with_printable_output(io, json, async |io| apply_escaped(args, io).await).await
+    with_printable_output(io, json::Kind::ApplyResult, json, async |io| {
+        apply_escaped(args, io).await
+    })
+    .await
 }
 
-async fn plan_escaped(args: &PlanArgs, io: &mut Io<'_>) -> Exit {
+/// Observe and plan every account, printing retries meanwhile. An error
+/// ends the command with nothing written.
+async fn plan_accounts(
+    prepared: &mut Prepared,
+    opts: &crate::plan::PlanOptions,
+    io: &mut Io<'_>,
+) -> Result<Vec<Planned>, Ending> {
+    let accounts = std::mem::take(&mut prepared.accounts);
+    let reading = run::plan_all(accounts, opts, &prepared.origins);
+    match with_retry_notices(&mut prepared.retries, io.err, reading).await {
+        Ok(p) => Ok(p),
+        Err(errors) => Err(Ending::failed(errors, READ_ONLY)),
+    }
+}
+
+async fn plan_escaped(args: &PlanArgs, io: &mut Io<'_>) -> Ending {
     let m = &args.manifests;
     let mut prepared = match prepare(m, io).await {
         Ok(p) => p,
-        Err(exit) => return exit,
+        Err(ending) => return ending,
     };
-    let accounts = std::mem::take(&mut prepared.accounts);
-    let opts = m.plan_options();
-    let reading = run::plan_all(accounts, &opts);
-    let planned = match with_retry_notices(&mut prepared.retries, io.err, reading).await {
+    let planned = plan_accounts(&mut prepared, &m.plan_options(), io).await;
+    prepared.finish(false).await;
+    let planned = match planned {
         Ok(p) => p,
-        Err(errors) => {
-            report(io, &errors, READ_ONLY);
-            return prepared.finish(Exit::Error).await;
-        }
+        Err(ending) => return ending,
     };
-    let written = match m.output {
-        OutputFormat::Table => run::print_plans(io.out, &planned),
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *io.out, &JsonPlanDocument::new(&planned))
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(io.out))
-        }
-    };
-    if let Err(e) = written {
-        let _ = writeln!(io.err, "error: writing the plan: {e}");
-        return prepared.finish(Exit::Error).await;
+    let mut errors = Vec::new();
+    if m.output == OutputFormat::Table
+        && let Err(e) = run::print_plans(io.out, &planned)
+    {
+        errors.push(json::Error::text(format!("writing the plan: {e}")));
     }
-    let conflicts = run::conflict_errors(&planned);
-    let exit = if !conflicts.is_empty() {
-        for c in &conflicts {
-            let _ = writeln!(io.err, "error: conflict: {}", printable(c));
-        }
+    errors.extend(
+        run::conflict_errors(&planned)
+            .iter()
+            .map(|c| json::Error::text(format!("conflict: {c}"))),
+    );
+    let changes_pending = planned.iter().any(|p| render::has_changes(&p.outcome));
+    let exit = if !errors.is_empty() {
         Exit::Error
-    } else if args.detailed_exitcode && planned.iter().any(|p| render::has_changes(&p.outcome)) {
+    } else if args.detailed_exitcode && changes_pending {
         Exit::Changes
     } else {
         Exit::Success
     };
-    prepared.finish(exit).await
+    Ending {
+        exit,
+        errors,
+        note: None,
+        accounts: planned
+            .iter()
+            .map(|p| json::Account::new(&p.run.header, &p.outcome))
+            .collect(),
+        changes_pending,
+    }
 }
 
-async fn apply_escaped(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
+async fn apply_escaped(args: &ApplyArgs, io: &mut Io<'_>) -> Ending {
     let m = &args.manifests;
     let opts = m.plan_options();
     let mut prepared = match prepare(m, io).await {
         Ok(p) => p,
-        Err(exit) => return exit,
+        Err(ending) => return ending,
     };
-    let accounts = std::mem::take(&mut prepared.accounts);
-    let reading = run::plan_all(accounts, &opts);
-    let planned: Vec<Planned> =
-        match with_retry_notices(&mut prepared.retries, io.err, reading).await {
-            Ok(p) => p,
-            Err(errors) => {
-                report(io, &errors, READ_ONLY);
-                return prepared.finish(Exit::Error).await;
-            }
-        };
+    let planned = match plan_accounts(&mut prepared, &opts, io).await {
+        Ok(p) => p,
+        Err(ending) => {
+            prepared.finish(false).await;
+            return ending;
+        }
+    };
     let table = m.output == OutputFormat::Table;
     if table {
         let _ = run::print_plans(io.out, &planned);
@@ -486,64 +553,62 @@ async fn apply_escaped(args: &ApplyArgs, io: &mut Io<'_>) -> Exit {
         let _ = run::write_apply_summary(summary, p, &applied);
         results.push(applied);
     }
-    let failed: Vec<String> = if conflicts.is_empty() {
-        planned
-            .iter()
-            .zip(&results)
-            .filter(|(_, a)| !run::applied_ok(a))
-            .map(|(p, _)| {
-                format!(
+    // The simulator keeps what was applied for the next run.
+    let saved = prepared.finish(conflicts.is_empty()).await;
+
+    let mut errors: Vec<json::Error> = conflicts
+        .iter()
+        .map(|c| json::Error::text(format!("conflict (not applied): {c}")))
+        .collect();
+    if conflicts.is_empty() {
+        for (p, a) in planned.iter().zip(&results) {
+            if !run::applied_ok(a) {
+                let object = format!(
                     "CloudAccount {}/{}",
                     p.run.header.namespace, p.run.header.name
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    report(
-        io,
-        conflicts
-            .iter()
-            .map(|c| format!("conflict (not applied): {c}")),
-        "Nothing was applied: objects in the manifests contradict each other (see above); the cloud was only read.",
-    );
-    for f in &failed {
-        let _ = writeln!(
-            io.err,
-            "error: {f}: apply failed or did not converge (see above)"
-        );
-    }
-    let success = failed.is_empty() && conflicts.is_empty();
-    if !table {
-        let doc = JsonApplyDocument {
-            success,
-            accounts: planned
-                .iter()
-                .zip(&results)
-                .map(|(p, a)| JsonApplyAccount {
-                    plan: render::JsonAccountPlan::new(&p.run.header, &p.outcome),
-                    results: a
-                        .passes
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(i, r)| render::json_results(i + 1, r))
-                        .collect(),
-                    remaining: a.verify.as_ref().ok().map(|o| o.plan.steps.len()),
-                    converged: run::applied_ok(a),
-                    verify_error: a.verify.as_ref().err().cloned(),
-                })
-                .collect(),
-        };
-        if serde_json::to_writer_pretty(&mut *io.out, &doc)
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(io.out))
-            .is_err()
-        {
-            return prepared.finish(Exit::Error).await;
+                );
+                errors.push(json::Error {
+                    object: Some(object.clone()),
+                    ..json::Error::text(format!(
+                        "{object}: apply failed or did not converge (see above)"
+                    ))
+                });
+            }
         }
     }
-    prepared
-        .finish(if success { Exit::Success } else { Exit::Error })
-        .await
+    errors.extend(saved);
+    let changes_pending = results
+        .iter()
+        .any(|a| a.verify.as_ref().map_or(true, render::has_changes));
+    let accounts = planned
+        .iter()
+        .zip(&results)
+        .map(|(p, a)| json::Account {
+            applied: Some(json::Applied {
+                results: a
+                    .passes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, r)| json::results(i + 1, r))
+                    .collect(),
+                converged: run::applied_ok(a),
+                remaining_steps: a.verify.as_ref().ok().map(|o| o.plan.steps.len()),
+                verify_error: a.verify.as_ref().err().cloned(),
+            }),
+            ..json::Account::new(&p.run.header, &p.outcome)
+        })
+        .collect();
+    Ending {
+        exit: if errors.is_empty() {
+            Exit::Success
+        } else {
+            Exit::Error
+        },
+        errors,
+        note: (!conflicts.is_empty()).then_some(
+            "Nothing was applied: objects in the manifests contradict each other (see above); the cloud was only read.",
+        ),
+        accounts,
+        changes_pending,
+    }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::model::text::printable;
 use crate::model::{GroupHandle, ObjectKey, Operation, Plan, ProviderKind, Step};
 use crate::plan::{Conflict, ObjectReport, PlanOutcome, Withheld};
-use crate::reconcile::{ExecuteReport, StepError};
+use crate::reconcile::StepError;
 
 /// Which account a plan is for, as the output names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -269,7 +269,7 @@ pub fn write_plan_table(w: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     )
 }
 
-fn withheld_text(w: &Withheld) -> String {
+pub(crate) fn withheld_text(w: &Withheld) -> String {
     match w {
         Withheld::Paused => "paused (annotation secgroup.io/paused)".into(),
         Withheld::Observe => "observe only (annotation secgroup.io/mode: observe)".into(),
@@ -368,123 +368,6 @@ pub fn has_guarded_changes(outcome: &PlanOutcome) -> bool {
 /// Whether two objects contradict each other anywhere in the outcome.
 pub fn has_conflicts(outcome: &PlanOutcome) -> bool {
     outcome.reports.values().any(|r| !r.conflicts.is_empty())
-}
-
-// ---------------------------------------------------------------------------
-// JSON
-// ---------------------------------------------------------------------------
-
-/// One step as JSON: the operation, plus the table's words for it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonStep<'a> {
-    pub index: usize,
-    pub kind: &'static str,
-    pub target: String,
-    pub detail: Vec<String>,
-    pub owners: &'a [ObjectKey],
-    pub operation: &'a Operation,
-}
-
-impl<'a> JsonStep<'a> {
-    pub fn new(index: usize, step: &'a Step) -> Self {
-        Self {
-            index: index + 1,
-            kind: step.op.kind(),
-            target: target(&step.op),
-            detail: detail(&step.op),
-            owners: &step.owners,
-            operation: &step.op,
-        }
-    }
-}
-
-/// One object's report as JSON (object keys cannot be JSON map keys).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonReport<'a> {
-    pub object: &'a ObjectKey,
-    #[serde(flatten)]
-    pub report: &'a ObjectReport,
-}
-
-/// One account's plan as JSON.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonAccountPlan<'a> {
-    pub account: &'a AccountHeader,
-    pub changes_pending: bool,
-    pub summary: BTreeMap<&'static str, usize>,
-    pub steps: Vec<JsonStep<'a>>,
-    pub objects: Vec<JsonReport<'a>>,
-}
-
-impl<'a> JsonAccountPlan<'a> {
-    pub fn new(account: &'a AccountHeader, outcome: &'a PlanOutcome) -> Self {
-        Self {
-            account,
-            changes_pending: has_changes(outcome),
-            summary: outcome.plan.summary(),
-            steps: outcome
-                .plan
-                .steps
-                .iter()
-                .enumerate()
-                .map(|(i, s)| JsonStep::new(i, s))
-                .collect(),
-            objects: outcome
-                .reports
-                .iter()
-                .map(|(object, report)| JsonReport { object, report })
-                .collect(),
-        }
-    }
-}
-
-/// What happened to one step of an apply, as JSON.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonStepResult {
-    /// 1 for the plan as shown; 2.. for passes that applied what the cloud
-    /// still differed in afterwards.
-    pub pass: usize,
-    pub index: usize,
-    pub kind: &'static str,
-    pub target: String,
-    /// `ok`, `failed` or `skipped`.
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Every step's fate, in plan order.
-pub fn json_results(pass: usize, report: &ExecuteReport) -> Vec<JsonStepResult> {
-    let ran = report.results.iter().map(|r| JsonStepResult {
-        pass,
-        index: r.index + 1,
-        kind: r.step.op.kind(),
-        target: target(&r.step.op),
-        status: if r.result.is_ok() { "ok" } else { "failed" },
-        error: r
-            .result
-            .as_ref()
-            .err()
-            .map(|e| printable(&e.to_string()).into_owned()),
-    });
-    let first_skipped = report.results.len();
-    let skipped = report
-        .skipped
-        .iter()
-        .enumerate()
-        .map(|(i, s)| JsonStepResult {
-            pass,
-            index: first_skipped + i + 1,
-            kind: s.op.kind(),
-            target: target(&s.op),
-            status: "skipped",
-            error: None,
-        });
-    ran.chain(skipped).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -692,36 +575,6 @@ mod tests {
             )]),
         };
         assert!(!has_changes(&outcome));
-    }
-
-    #[test]
-    fn json_plan_names_steps_and_objects() {
-        let header = AccountHeader {
-            namespace: "default".into(),
-            name: "hw".into(),
-            provider: ProviderKind::Huawei,
-            region: "cn-north-4".into(),
-            endpoint: "http://127.0.0.1:1".into(),
-            credentials: "Secret default/k".into(),
-        };
-        let outcome = PlanOutcome {
-            plan: sample_plan(),
-            reports: BTreeMap::from([(key("SecurityGroup", "web"), ObjectReport::default())]),
-        };
-        let v = serde_json::to_value(JsonAccountPlan::new(&header, &outcome)).unwrap();
-        assert_eq!(v["account"]["provider"], "huawei");
-        assert_eq!(v["changesPending"], true);
-        assert_eq!(v["summary"]["attachPorts"], 1);
-        assert_eq!(v["steps"][2]["index"], 3);
-        assert_eq!(v["steps"][2]["kind"], "attachPorts");
-        assert_eq!(
-            v["steps"][2]["operation"]["ports"]
-                .as_array()
-                .unwrap()
-                .len(),
-            7
-        );
-        assert_eq!(v["objects"][0]["object"]["name"], "web");
     }
 
     #[test]

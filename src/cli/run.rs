@@ -7,14 +7,16 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
+use std::collections::BTreeMap;
 
-use super::render::{self, AccountHeader, JsonAccountPlan, JsonStepResult};
+use super::json;
+use super::manifest::Origin;
+use super::render::{self, AccountHeader};
 use crate::cloud::CloudProvider;
-use crate::model::DesiredState;
 use crate::model::text::printable;
+use crate::model::{DesiredState, GroupHandle, ObjectKey, ProviderKind};
 use crate::plan::{PlanOptions, PlanOutcome};
-use crate::reconcile::{ExecEvent, ExecuteReport, Observation, SyncError, execute, observe};
+use crate::reconcile::{self, ExecEvent, ExecuteReport, Observation, execute};
 
 /// How a command ends. `Changes` is only used by `plan --detailed-exitcode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,26 +49,48 @@ pub struct Planned {
     pub outcome: PlanOutcome,
 }
 
-/// Observe and plan every account. Nothing is written to any cloud.
+/// Observe and plan every account. Nothing is written to any cloud. An
+/// error names the account, or the object and field (and its file, from
+/// `origins`) when the planner refused an object or the cloud lacks a port
+/// or instance it names.
 pub async fn plan_all(
     accounts: Vec<AccountRun>,
     opts: &PlanOptions,
-) -> Result<Vec<Planned>, Vec<String>> {
+    origins: &BTreeMap<ObjectKey, Origin>,
+) -> Result<Vec<Planned>, Vec<json::Error>> {
     let mut planned = Vec::new();
     let mut errors = Vec::new();
-    for mut run in accounts {
-        match plan_one(run.provider.as_ref(), &mut run.desired, opts).await {
-            Ok((observation, outcome)) => planned.push(Planned {
-                run,
-                observation,
-                outcome,
+    for run in accounts {
+        let account = format!("CloudAccount {}/{}", run.header.namespace, run.header.name);
+        match plan_one(run.provider.as_ref(), &run.desired, opts).await {
+            Ok(prepared) if prepared.rejected.is_empty() => {
+                errors.extend(missing_in_cloud(
+                    &run.desired,
+                    &prepared.observation,
+                    origins,
+                ));
+                planned.push(Planned {
+                    run,
+                    observation: prepared.observation,
+                    outcome: prepared.outcome,
+                });
+            }
+            Ok(prepared) => errors.extend(
+                prepared
+                    .rejected
+                    .into_values()
+                    .flatten()
+                    .map(|e| object_error(origins, e.object.as_ref(), &e.field, &e.message)),
+            ),
+            Err(reconcile::PrepareError::Invalid(field_errors)) => errors.extend(
+                field_errors
+                    .iter()
+                    .map(|e| object_error(origins, e.object.as_ref(), &e.field, &e.message)),
+            ),
+            Err(e) => errors.push(json::Error {
+                object: Some(account.clone()),
+                ..json::Error::text(format!("{account}: {}", printable(&e.to_string())))
             }),
-            Err(e) => errors.push(format!(
-                "CloudAccount {}/{}: {}",
-                run.header.namespace,
-                run.header.name,
-                printable(&e.to_string())
-            )),
         }
     }
     if errors.is_empty() {
@@ -76,15 +100,89 @@ pub async fn plan_all(
     }
 }
 
+/// An error about `object`'s `field`, with the file it came from.
+fn object_error(
+    origins: &BTreeMap<ObjectKey, Origin>,
+    object: Option<&ObjectKey>,
+    field: &str,
+    message: &str,
+) -> json::Error {
+    let origin = object.and_then(|o| origins.get(o));
+    let name = object.map(|o| format!("{} {}/{}", o.kind, o.namespace, o.name));
+    let mut text = String::new();
+    for part in [origin.map(ToString::to_string), name.clone()]
+        .into_iter()
+        .flatten()
+        .chain(Some(field.to_string()).filter(|f| !f.is_empty()))
+    {
+        text.push_str(&part);
+        text.push_str(": ");
+    }
+    text.push_str(message);
+    json::Error {
+        file: origin.map(|o| o.file.display().to_string()),
+        document: origin.map(|o| o.document).filter(|d| *d > 0),
+        object: name,
+        field: Some(field.to_string()).filter(|f| !f.is_empty()),
+        ..json::Error::text(text)
+    }
+}
+
+/// Ports (Huawei) and instances (Baidu) the manifests name, and groups
+/// they adopt by id, that the cloud does not have. The planner only warns
+/// about them (the controller keeps retrying); a one-shot run must not
+/// report success while such a port stays unsecured.
+pub fn missing_in_cloud(
+    desired: &DesiredState,
+    observation: &Observation,
+    origins: &BTreeMap<ObjectKey, Origin>,
+) -> Vec<json::Error> {
+    let noun = match desired.provider {
+        ProviderKind::Huawei => "port",
+        ProviderKind::Baidu => "instance",
+    };
+    let absent = |id: &str| observation.absent_ports.contains(id);
+    let mut errors = Vec::new();
+    for p in desired.ports.iter().filter(|p| absent(&p.port_id)) {
+        errors.push(object_error(
+            origins,
+            Some(&p.intent.owner),
+            "spec.portId",
+            &format!("{noun} {:?} does not exist in the cloud", p.port_id),
+        ));
+    }
+    for m in &desired.memberships {
+        for port in m.ports.iter().filter(|p| absent(p)) {
+            errors.push(object_error(
+                origins,
+                Some(&m.intent.owner),
+                "spec.ports",
+                &format!("{noun} {port:?} does not exist in the cloud"),
+            ));
+        }
+    }
+    for g in &desired.groups {
+        if let GroupHandle::Existing(id) = &g.handle
+            && observation.absent_groups.contains(id)
+        {
+            errors.push(object_error(
+                origins,
+                Some(&g.intent.owner),
+                "spec.groupId",
+                &format!("security group {id:?} does not exist in the cloud"),
+            ));
+        }
+    }
+    errors
+}
+
+/// Observe and plan one account with the reconcile core's `prepare`.
 async fn plan_one(
     provider: &dyn CloudProvider,
-    desired: &mut DesiredState,
+    desired: &DesiredState,
     opts: &PlanOptions,
-) -> Result<(Observation, PlanOutcome), SyncError> {
-    let observation = observe(provider, desired).await?;
-    let outcome =
-        crate::plan::plan(desired, &observation.observed, opts).map_err(SyncError::Invalid)?;
-    Ok((observation, outcome))
+) -> Result<reconcile::Prepared, reconcile::PrepareError> {
+    reconcile::prepare(provider, desired.clone(), opts).await
 }
 
 /// Print every account's plan as a table.
@@ -130,27 +228,6 @@ pub fn conflict_errors(planned: &[Planned]) -> Vec<String> {
         }
     }
     out
-}
-
-/// `plan -o json`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonPlanDocument<'a> {
-    pub changes_pending: bool,
-    pub accounts: Vec<JsonAccountPlan<'a>>,
-}
-
-impl<'a> JsonPlanDocument<'a> {
-    pub fn new(planned: &'a [Planned]) -> Self {
-        let accounts: Vec<_> = planned
-            .iter()
-            .map(|p| JsonAccountPlan::new(&p.run.header, &p.outcome))
-            .collect();
-        Self {
-            changes_pending: accounts.iter().any(|a| a.changes_pending),
-            accounts,
-        }
-    }
 }
 
 /// Most execute-then-replan passes `apply` makes for one account. A second
@@ -203,12 +280,11 @@ pub async fn apply_one(
         passes.push(report);
         // Verify from the original desired state: groups created just now
         // are found again by their owner tag, exactly as a second run would.
-        let mut desired = planned.run.desired.clone();
-        match plan_one(planned.run.provider.as_ref(), &mut desired, opts).await {
-            Ok((observation, outcome)) => {
-                plan = outcome.plan.clone();
-                observed = observation.observed;
-                verify = Ok(outcome);
+        match plan_one(planned.run.provider.as_ref(), &planned.run.desired, opts).await {
+            Ok(prepared) => {
+                plan = prepared.outcome.plan.clone();
+                observed = prepared.observation.observed;
+                verify = Ok(prepared.outcome);
             }
             Err(e) => {
                 verify = Err(e.to_string());
@@ -253,27 +329,6 @@ fn summary_text(plan: &crate::model::Plan) -> String {
         .map(|(k, n)| format!("{k} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// `apply -o json`: the plan, each step's fate, and the verification.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonApplyAccount<'a> {
-    #[serde(flatten)]
-    pub plan: JsonAccountPlan<'a>,
-    pub results: Vec<JsonStepResult>,
-    /// Steps the re-plan still finds (empty when converged).
-    pub remaining: Option<usize>,
-    pub converged: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify_error: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JsonApplyDocument<'a> {
-    pub success: bool,
-    pub accounts: Vec<JsonApplyAccount<'a>>,
 }
 
 /// Whether an account's apply fully succeeded and converged.

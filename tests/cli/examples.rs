@@ -128,7 +128,8 @@ async fn huawei_plan_shows_the_expected_operations_and_writes_nothing() {
         r.out
     );
     assert!(
-        r.out.contains("credentials from the simulator's account"),
+        r.out
+            .contains("credentials from Secret default/huawei-credentials"),
         "{}",
         r.out
     );

@@ -3,5 +3,6 @@
 mod bad_manifests;
 mod credentials_exitcodes;
 mod examples;
+mod local_state_json;
 mod untrusted_text;
 mod withheld_conflicts;

@@ -796,16 +796,24 @@ spec:
                 .expect("client"),
         )
         .expect("connects");
-        let out = secgroup_controller::reconcile::sync(
+        let prepared = secgroup_controller::reconcile::prepare(
             client.as_ref(),
             r.desired.clone(),
             &Default::default(),
-            true,
-            &mut |_| {},
         )
         .await
         .expect("nothing to read fails");
-        assert!(out.outcome.plan.is_empty());
+        assert!(prepared.rejected.is_empty(), "{:?}", prepared.rejected);
+        assert!(prepared.outcome.plan.is_empty());
+        // An empty plan executes no step and makes no call.
+        let report = secgroup_controller::reconcile::execute(
+            client.as_ref(),
+            &prepared.outcome.plan,
+            &prepared.observation.observed,
+            &mut |_| {},
+        )
+        .await;
+        assert!(report.results.is_empty() && report.complete());
         let calls: u64 = sim.call_counts().values().sum();
         assert_eq!(calls, 0, "{cloud}: {:?}", sim.call_counts());
         sim.shutdown().await;

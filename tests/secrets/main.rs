@@ -185,15 +185,10 @@ async fn wrong_secret(kind: ProviderKind, texts: &mut Texts) {
     assert_eq!(e.reason(), "Unauthorized", "{e:?}");
     texts.add(format!("{kind} unauthorized"), format!("{e} | {e:?}"));
     let s = scenarios::join(kind, 3);
-    let err = secgroup_controller::reconcile::sync(
-        client.as_ref(),
-        s.desired,
-        &Default::default(),
-        true,
-        &mut |_| {},
-    )
-    .await
-    .expect_err("cannot read");
+    let err =
+        secgroup_controller::reconcile::prepare(client.as_ref(), s.desired, &Default::default())
+            .await
+            .expect_err("cannot read");
     texts.add(
         format!("{kind} unauthorized sync"),
         format!("{err} | {err:?}"),

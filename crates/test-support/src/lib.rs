@@ -17,6 +17,7 @@ pub mod cli_harness;
 pub mod clients;
 pub mod emulator;
 pub mod fuzz;
+pub mod json_schema;
 pub mod netcut;
 pub mod plans;
 pub mod recording;
