@@ -93,7 +93,8 @@ impl Session {
         let started = Instant::now();
         let mut drift = Vec::new();
         let full;
-        let cache = match (scope, self.cache.take()) {
+        let previous = self.cache.take();
+        let cache = match (scope, previous) {
             (Scope::Changed(changed), Some(mut cache)) => {
                 cache.bind(&mut desired);
                 let touched = touched(&desired, &changed, &cache.observation);
@@ -104,7 +105,10 @@ impl Session {
                 full = false;
                 cache
             }
-            _ => {
+            (_, previous) => {
+                // What was known is let go before everything is read
+                // again, not held beside the new observation.
+                drop(previous);
                 let observation = observe(provider, &mut desired).await?;
                 self.invalid = None;
                 full = true;
