@@ -273,24 +273,8 @@ fn group_id<'a>(
 fn counts(changes: &BTreeMap<String, usize>) -> ChangeCounts {
     changes
         .iter()
-        .filter_map(|(k, v)| Some((operation_kind(k)?, to_u32(*v))))
+        .filter_map(|(k, v)| Some((ChangeCounts::kind(k)?, to_u32(*v))))
         .collect()
-}
-
-/// The static name of an operation kind the planner reported.
-fn operation_kind(kind: &str) -> Option<&'static str> {
-    const KINDS: [&str; 9] = [
-        "createGroup",
-        "updateGroup",
-        "deleteGroup",
-        "createRules",
-        "deleteRule",
-        "addPortGroups",
-        "removePortGroups",
-        "attachPorts",
-        "detachPorts",
-    ];
-    KINDS.iter().copied().find(|k| *k == kind)
 }
 
 /// The outcome of one object from the plan's report and the execution.
@@ -300,7 +284,8 @@ fn object_outcome(
     index: &Index<'_>,
     d: &Derivation<'_>,
 ) -> ObjectOutcome {
-    let report = d.plan.reports.get(key).cloned().unwrap_or_default();
+    let unplanned = Default::default();
+    let report = d.plan.reports.get(key).unwrap_or(&unplanned);
     let mut o = ObjectOutcome::new(key.clone(), Verdict::synced("in sync"));
     o.planned = counts(&report.changes);
 
@@ -309,7 +294,7 @@ fn object_outcome(
     for r in index.results.get(key).into_iter().flatten() {
         match &r.result {
             Ok(()) => {
-                *o.applied.entry(r.step.op.kind()).or_insert(0) += 1;
+                o.applied.add(r.step.op.kind(), 1);
                 match &r.step.op {
                     Operation::CreateRules { rules, .. } => rule_delta += rules.len() as i64,
                     Operation::DeleteRule { .. } => rule_delta -= 1,
