@@ -335,7 +335,8 @@ async fn report_one<K: Managed>(
     if status::needs_write(obj.status(), &new) && !written_already {
         patch_status(&api, obj, &new).await?;
     }
-    Ok(Some((key_of(obj), reported)))
+    // The outcome's key, shared, rather than one more copy per object.
+    Ok(Some((outcome.key.clone(), reported)))
 }
 
 /// What counts as a failed reconcile in metrics: a failed call, or

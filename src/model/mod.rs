@@ -296,6 +296,17 @@ pub struct DesiredState {
 }
 
 impl DesiredState {
+    /// Nothing desired yet in a `provider` account.
+    pub fn new(provider: ProviderKind) -> Self {
+        Self {
+            provider,
+            groups: Vec::new(),
+            ports: Vec::new(),
+            memberships: Vec::new(),
+            deletions: Vec::new(),
+        }
+    }
+
     /// Replace `GroupHandle::New(owner)` with `Existing(id)` everywhere (group
     /// handles, port lists, memberships, rule remotes), once the group is
     /// known to exist: created by this plan, or found by its owner tag.

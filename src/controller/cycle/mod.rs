@@ -323,7 +323,7 @@ async fn cycle(
     let account = key_of(snapshot.account.as_ref());
 
     // 2. Validate.
-    let resolution = resolve_objects(&snapshot.account, &snapshot.objects());
+    let mut resolution = resolve_objects(&snapshot.account, &snapshot.objects());
     let objects: Vec<ObjectKey> = resolution
         .objects
         .iter()
@@ -343,9 +343,11 @@ async fn cycle(
         };
         return fail(e, None);
     }
-    let admitted = admitted(snapshot);
-    let mut desired = resolution.desired.clone();
-    hold_unadmitted(&mut desired, &admitted);
+    // The desired state moves on to planning; what stays behind (each
+    // object's problems) is what the verdicts read.
+    let provider = resolution.desired.provider;
+    let mut desired = std::mem::replace(&mut resolution.desired, DesiredState::new(provider));
+    hold_unadmitted(&mut desired, &admitted(snapshot));
 
     // 3. Connect.
     let provider = match connect(deps, &snapshot.account).await {
