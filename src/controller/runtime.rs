@@ -62,18 +62,72 @@ fn user_changes<K>(
 where
     K: kube::Resource + Send + Sync + 'static,
 {
-    let seen: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    // Keyed by a hash of namespace and name, not a copy of them: each
+    // watching controller keeps one entry per object of the kind. Two
+    // names that hash alike and also carry equal inputs would lose one
+    // trigger; with 64 bits that is not a case to plan for.
+    let seen: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
     stream.filter(move |obj| {
-        let key = format!(
-            "{}/{}",
-            obj.meta().namespace.clone().unwrap_or_default(),
-            obj.meta().name.clone().unwrap_or_default()
-        );
+        let key = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            obj.meta().namespace.hash(&mut h);
+            obj.meta().name.hash(&mut h);
+            h.finish()
+        };
         let hash = trigger_hash(obj.as_ref());
         let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
         let changed = seen.insert(key, hash) != Some(hash);
         std::future::ready(changed)
     })
+}
+
+/// Only objects that have no account to act in: for every other object
+/// the object controller's reconcile does nothing (its account's cycle
+/// speaks for it), and queueing 10,000 of them at start kept kube's
+/// scheduler at that size. The reconcile decides again when it runs; the
+/// first objects wait until the accounts and groups are listed, so that
+/// an account not listed yet does not make all of its objects orphans.
+fn orphans<K: Managed>(
+    stream: impl Stream<Item = Arc<K>> + Send + 'static,
+    ctx: Arc<Context>,
+) -> impl Stream<Item = Arc<K>> + Send + 'static {
+    stream.filter(move |obj| {
+        let ctx = ctx.clone();
+        let obj = obj.clone();
+        async move {
+            // A dropped writer means shutdown; the object passes.
+            let _ = ctx.stores.accounts.wait_until_ready().await;
+            let _ = ctx.stores.groups.wait_until_ready().await;
+            ctx.account_of(obj.as_ref()).is_err()
+        }
+    })
+}
+
+/// Whether `obj` has left its store or is being deleted: only then can
+/// objects that name it lose their account. When it appears or changes,
+/// its objects' statuses come from the account's cycle.
+fn is_gone<K: Managed>(obj: &K, store: &Store<K>) -> bool {
+    obj.meta().deletion_timestamp.is_some() || store.get(&ObjectRef::from(obj)).is_none()
+}
+
+/// The objects of `store` that act in an account, when that account went:
+/// they have none to act in now (see [`is_gone`]).
+fn objects_of_gone_account<K: Managed>(
+    stores: &Stores,
+    store: Store<K>,
+) -> impl Fn(Arc<CloudAccount>) -> Vec<ObjectRef<K>> + Send + Sync + 'static {
+    let accounts = stores.accounts.clone();
+    let groups = stores.groups.clone();
+    move |acct: Arc<CloudAccount>| {
+        if !is_gone(acct.as_ref(), &accounts) {
+            return Vec::new();
+        }
+        let ns = acct.namespace();
+        let name = acct.name_any();
+        refs(store.state().into_iter().filter(|o| {
+            same_ns(o.as_ref(), &ns) && o.account_name(&groups).as_deref() == Some(name.as_str())
+        }))
+    }
 }
 
 /// Drop what the controller never reads before an object is stored:
@@ -216,23 +270,13 @@ async fn run_controllers(
         .for_each(|_| std::future::ready(()))
     };
 
-    // Object controllers: finalizers, and the status of objects that have
-    // no account. An account's change or a group's change can turn an
-    // object into an orphan (or back).
+    // Object controllers: the status of objects that have no account. Only
+    // such objects are queued: their own changes while they have none, and
+    // the objects of an account (or, for memberships, a group) that went.
     let group_ctl = {
-        let by_account =
-            {
-                let store = stores.groups.clone();
-                move |acct: Arc<CloudAccount>| {
-                    let ns = acct.namespace();
-                    let name = acct.name_any();
-                    refs(store.state().into_iter().filter(move |g| {
-                        same_ns(g.as_ref(), &ns) && g.spec.account_ref.name == name
-                    }))
-                }
-            };
+        let by_account = objects_of_gone_account(&stores, stores.groups.clone());
         Controller::for_shared_stream(
-            user_changes(groups.subscriber.clone()),
+            orphans(user_changes(groups.subscriber.clone()), ctx.clone()),
             stores.groups.clone(),
         )
         .with_config(config.clone())
@@ -246,44 +290,30 @@ async fn run_controllers(
         .for_each(|_| std::future::ready(()))
     };
     let port_ctl = {
-        let by_account =
-            {
-                let store = stores.ports.clone();
-                move |acct: Arc<CloudAccount>| {
-                    let ns = acct.namespace();
-                    let name = acct.name_any();
-                    refs(store.state().into_iter().filter(move |p| {
-                        same_ns(p.as_ref(), &ns) && p.spec.account_ref.name == name
-                    }))
-                }
-            };
-        Controller::for_shared_stream(user_changes(ports.subscriber.clone()), stores.ports.clone())
-            .with_config(config.clone())
-            .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
-            .graceful_shutdown_on(shutdown())
-            .run(
-                admission::reconcile::<PortSecurityGroups>,
-                admission::error_policy::<PortSecurityGroups>,
-                ctx.clone(),
-            )
-            .for_each(|_| std::future::ready(()))
+        let by_account = objects_of_gone_account(&stores, stores.ports.clone());
+        Controller::for_shared_stream(
+            orphans(user_changes(ports.subscriber.clone()), ctx.clone()),
+            stores.ports.clone(),
+        )
+        .with_config(config.clone())
+        .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
+        .graceful_shutdown_on(shutdown())
+        .run(
+            admission::reconcile::<PortSecurityGroups>,
+            admission::error_policy::<PortSecurityGroups>,
+            ctx.clone(),
+        )
+        .for_each(|_| std::future::ready(()))
     };
     let membership_ctl = {
-        let by_account = {
-            let store = stores.memberships.clone();
-            let groups = stores.groups.clone();
-            move |acct: Arc<CloudAccount>| {
-                let ns = acct.namespace();
-                let name = acct.name_any();
-                let groups = groups.clone();
-                refs(store.state().into_iter().filter(move |m| {
-                    same_ns(m.as_ref(), &ns) && m.account_name(&groups).as_deref() == Some(&name)
-                }))
-            }
-        };
+        let by_account = objects_of_gone_account(&stores, stores.memberships.clone());
         let by_group = {
             let store = stores.memberships.clone();
+            let groups = stores.groups.clone();
             move |g: Arc<SecurityGroup>| {
+                if !is_gone(g.as_ref(), &groups) {
+                    return Vec::new();
+                }
                 let ns = g.namespace();
                 let name = g.name_any();
                 refs(store.state().into_iter().filter(move |m| {
@@ -296,7 +326,7 @@ async fn run_controllers(
             }
         };
         Controller::for_shared_stream(
-            user_changes(memberships.subscriber.clone()),
+            orphans(user_changes(memberships.subscriber.clone()), ctx.clone()),
             stores.memberships.clone(),
         )
         .with_config(config)
