@@ -73,13 +73,7 @@ pub fn desired_status<K: Managed>(
         ),
     );
     if !outcome.planned.is_empty() || obj.status().is_none() {
-        status.set_last_plan(
-            outcome
-                .planned
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
-        );
+        status.set_last_plan(outcome.planned.iter().map(|(k, v)| (k, *v)).collect());
     }
     K::fill_status(&mut status, outcome);
     if stamp == Stamp::Always || status != old || obj.status().is_none() {
@@ -211,7 +205,6 @@ pub fn events(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use kube::api::ObjectMeta;
 
@@ -282,7 +275,7 @@ mod tests {
         assert_eq!(get("Stalled"), "False");
         assert_eq!(
             s.last_plan,
-            Some(BTreeMap::from([("createGroup".to_string(), 1)]))
+            Some([("createGroup", 1)].into_iter().collect())
         );
         assert_eq!(s.last_sync_time, Some(now("2026-01-01T00:00:00Z")));
     }
@@ -309,7 +302,7 @@ mod tests {
         assert_eq!(second.last_sync_time, Some(t0.clone()));
         assert_eq!(
             second.last_plan,
-            Some(BTreeMap::from([("createRules".to_string(), 1)])),
+            Some([("createRules", 1)].into_iter().collect()),
             "the last plan with changes stays"
         );
         assert_eq!(

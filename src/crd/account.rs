@@ -1,8 +1,6 @@
 //! `CloudAccount`: one cloud account (provider, region, project) and the
 //! Secret holding its keys. Other objects name it with `spec.accountRef`.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -117,7 +115,7 @@ pub struct CloudAccountStatus {
     /// The last plan for the whole account, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 16))]
-    pub last_plan: Option<BTreeMap<String, u32>>,
+    pub last_plan: Option<super::plan_counts::PlanCounts>,
 }
 
 super::impl_resource_status!(CloudAccountStatus);

@@ -1,8 +1,6 @@
 //! `SecurityGroupMembership`: the group-centric view. Ports that must be
 //! members of one group, added to (`Additive`) or exactly so (`Exclusive`).
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -178,7 +176,7 @@ pub struct SecurityGroupMembershipStatus {
     /// The last plan for this object, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 16))]
-    pub last_plan: Option<BTreeMap<String, u32>>,
+    pub last_plan: Option<super::plan_counts::PlanCounts>,
 }
 
 super::impl_resource_status!(SecurityGroupMembershipStatus);

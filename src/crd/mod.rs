@@ -91,14 +91,13 @@ pub mod conditions;
 pub mod membership;
 pub mod node_security_groups;
 pub mod nodes;
+pub mod plan_counts;
 pub mod port_security_groups;
 pub mod resolve;
 pub mod schema_check;
 pub mod security_group;
 pub mod selector;
 pub mod validate;
-
-use std::collections::BTreeMap;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -170,7 +169,7 @@ pub trait ResourceStatus {
     fn set_observed_generation(&mut self, generation: Option<i64>);
     fn set_last_sync_time(&mut self, time: Time);
     /// Counts of the last plan's operations by [`crate::model::Operation::kind`].
-    fn set_last_plan(&mut self, counts: BTreeMap<String, u32>);
+    fn set_last_plan(&mut self, counts: plan_counts::PlanCounts);
 }
 
 /// Implement [`ResourceStatus`] for a status struct with the common fields
@@ -190,7 +189,7 @@ macro_rules! impl_resource_status {
             fn set_last_sync_time(&mut self, time: Time) {
                 self.last_sync_time = Some(time);
             }
-            fn set_last_plan(&mut self, counts: BTreeMap<String, u32>) {
+            fn set_last_plan(&mut self, counts: $crate::crd::plan_counts::PlanCounts) {
                 self.last_plan = Some(counts);
             }
         }

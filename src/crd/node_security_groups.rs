@@ -2,8 +2,6 @@
 //! port of every Node its `nodeSelector` matches ends with exactly the
 //! listed groups, in that order, as a `PortSecurityGroups` would per port.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -113,7 +111,7 @@ pub struct NodeSecurityGroupsStatus {
     /// The last plan for this object, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 16))]
-    pub last_plan: Option<BTreeMap<String, u32>>,
+    pub last_plan: Option<super::plan_counts::PlanCounts>,
 }
 
 super::impl_resource_status!(NodeSecurityGroupsStatus);

@@ -1,8 +1,6 @@
 //! `PortSecurityGroups`: the port-centric view. One port (Huawei) or
 //! instance (Baidu) ends with exactly the listed groups, in that order.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -141,7 +139,7 @@ pub struct PortSecurityGroupsStatus {
     /// The last plan for this object, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 16))]
-    pub last_plan: Option<BTreeMap<String, u32>>,
+    pub last_plan: Option<super::plan_counts::PlanCounts>,
 }
 
 super::impl_resource_status!(PortSecurityGroupsStatus);

@@ -1,8 +1,6 @@
 //! `SecurityGroup`: one cloud security group, adopted (`groupId`) or created
 //! by the controller, and optionally its authoritative rule set.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -249,7 +247,7 @@ pub struct SecurityGroupStatus {
     /// The last plan for this object, counted by operation kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 16))]
-    pub last_plan: Option<BTreeMap<String, u32>>,
+    pub last_plan: Option<super::plan_counts::PlanCounts>,
 }
 
 super::impl_resource_status!(SecurityGroupStatus);
