@@ -506,4 +506,56 @@ mod tests {
         assert_eq!(obj.spec, before.spec);
         assert_eq!(obj.finalizers(), before.finalizers());
     }
+
+    fn from_json<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> K {
+        serde_json::from_value(value).expect("a valid object")
+    }
+
+    #[test]
+    fn an_account_triggers_its_objects_only_when_it_went() {
+        let (accounts, mut account_writer) = reflector::store::<CloudAccount>();
+        let (groups, _groups_writer) = reflector::store::<SecurityGroup>();
+        let (ports, mut port_writer) = reflector::store::<PortSecurityGroups>();
+        let (memberships, _membership_writer) = reflector::store::<SecurityGroupMembership>();
+        let stores = Stores {
+            accounts,
+            groups,
+            ports: ports.clone(),
+            memberships,
+        };
+        let account: CloudAccount = from_json(serde_json::json!({
+            "apiVersion": "secgroup.io/v1alpha1",
+            "kind": "CloudAccount",
+            "metadata": {"name": "acct", "namespace": "prod", "uid": "u-acct"},
+            "spec": {"provider": "huawei", "region": "cn-north-4", "projectId": "p",
+                     "credentialsSecretRef": {"name": "creds"}}
+        }));
+        let port = |name: &str, account: &str| -> PortSecurityGroups {
+            from_json(serde_json::json!({
+                "apiVersion": "secgroup.io/v1alpha1",
+                "kind": "PortSecurityGroups",
+                "metadata": {"name": name, "namespace": "prod"},
+                "spec": {"accountRef": {"name": account}, "portId": "p1",
+                         "securityGroups": [{"id": "sg-1"}]}
+            }))
+        };
+        port_writer.apply_watcher_event(&watcher::Event::Apply(port("mine", "acct")));
+        port_writer.apply_watcher_event(&watcher::Event::Apply(port("other", "elsewhere")));
+        account_writer.apply_watcher_event(&watcher::Event::Apply(account.clone()));
+        let map = objects_of_gone_account(&stores, ports);
+
+        // Created or changed: its objects' statuses come from its cycle.
+        assert!(map(Arc::new(account.clone())).is_empty());
+        // Being deleted, or gone from the store: its objects are orphans.
+        let mut deleting = account.clone();
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+        );
+        let names = |refs: Vec<ObjectRef<PortSecurityGroups>>| {
+            refs.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        assert_eq!(names(map(Arc::new(deleting))), ["mine"]);
+        account_writer.apply_watcher_event(&watcher::Event::Delete(account.clone()));
+        assert_eq!(names(map(Arc::new(account))), ["mine"]);
+    }
 }
