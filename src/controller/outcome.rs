@@ -426,10 +426,14 @@ impl Outcomes {
 impl FromIterator<ObjectOutcome> for Outcomes {
     fn from_iter<I: IntoIterator<Item = ObjectOutcome>>(iter: I) -> Self {
         let mut all: Vec<ObjectOutcome> = iter.into_iter().collect();
-        all.reverse();
-        // Stable: among equal keys the last given comes first, and stays.
-        all.sort_by(|a, b| a.key.cmp(&b.key));
-        all.dedup_by(|later, kept| later.key == kept.key);
+        // A cycle gives its outcomes in key order already; sorting them
+        // anyway took a buffer of half of them.
+        if !all.windows(2).all(|w| w[0].key < w[1].key) {
+            all.reverse();
+            // Stable: among equal keys the last given comes first, and stays.
+            all.sort_by(|a, b| a.key.cmp(&b.key));
+            all.dedup_by(|later, kept| later.key == kept.key);
+        }
         all.shrink_to_fit();
         Self(all)
     }
