@@ -9,7 +9,10 @@
 //! - a `CloudAccount` change triggers the objects naming it (they may have
 //!   become orphans, or stopped being ones);
 //! - a `SecurityGroup` change triggers the memberships naming it (their
-//!   account is the group's).
+//!   account is the group's);
+//! - a Node's change (labels, annotations, providerID, InternalIP; not its
+//!   heartbeats) or deletion triggers every account with an object that
+//!   selects Nodes (`super::nodes`).
 //!
 //! Triggers ignore status-only updates (the controller's own writes).
 

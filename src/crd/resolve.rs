@@ -33,6 +33,18 @@
 //!   during deletion are skipped (there is nothing known to undo), so a
 //!   missing group never blocks a deletion. Spec validation is not run on
 //!   objects being deleted; only the annotations must parse.
+//! - Node selectors (a membership's `nodeSelector`, a `NodeSecurityGroups`)
+//!   are matched against [`Objects::nodes`] and expanded with
+//!   [`Objects::instances`] (what the cloud has of [`node_instances`]):
+//!   a membership's `ports` become its Nodes' ports; a
+//!   `NodeSecurityGroups` becomes one `DesiredPortGroups` per selected
+//!   port, plus, per listed group, an Additive membership with no ports
+//!   and `managed_ports` = the ports it gave the groups whose Node no
+//!   longer matches (or all of them when deleted with `Delete`). A
+//!   managed port that no Node in the cluster holds any more (its Node
+//!   was deleted) is forgotten, not removed; a port of a matching Node
+//!   that does not resolve is left as it is. What each selector matched
+//!   is in [`Resolution::node_selections`].
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
