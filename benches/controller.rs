@@ -303,6 +303,19 @@ fn stop(mut controller: Controller) {
     let _ = controller.child.wait();
 }
 
+/// The simulator as a rate-limited cloud: 10 requests a second (429
+/// beyond) and 50 ms a call.
+fn ten_a_second(sim: &SimHandle) {
+    sim.set_faults(Faults {
+        latency_ms: 50,
+        rate_limit: Some(RateLimit {
+            requests: 10,
+            per_seconds: 1,
+        }),
+        ..Faults::default()
+    });
+}
+
 /// The simulator's view of one cloud.
 fn provider(kind: ProviderKind) -> Provider {
     match kind {
@@ -452,14 +465,7 @@ async fn converge(kind: ProviderKind, moving: bool, out: &mut std::fs::File) {
     // `BENCH_UNLIMITED=1`: no rate limit and no latency (to count cycles
     // quickly).
     if std::env::var_os("BENCH_UNLIMITED").is_none() {
-        sim.set_faults(Faults {
-            latency_ms: 50,
-            rate_limit: Some(RateLimit {
-                requests: 10,
-                per_seconds: 1,
-            }),
-            ..Faults::default()
-        });
+        ten_a_second(&sim);
     }
     // Let the set-up's rate window expire before the clock starts.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -582,14 +588,7 @@ async fn nodes(kind: ProviderKind, out: &mut std::fs::File) {
         .create(&PostParams::default(), &membership)
         .await
         .expect("create the membership");
-    sim.set_faults(Faults {
-        latency_ms: 50,
-        rate_limit: Some(RateLimit {
-            requests: 10,
-            per_seconds: 1,
-        }),
-        ..Faults::default()
-    });
+    ten_a_second(&sim);
     let config = kubeconfig(&emu);
     let controller = start_controller(&config, "10m");
     // The membership matches no Node yet: Ready once its first cycle ran.
@@ -641,8 +640,8 @@ async fn nodes(kind: ProviderKind, out: &mut std::fs::File) {
     let deadline = limit();
     while joined[1..].iter().any(Option::is_none) && started.elapsed() < deadline {
         let now = started.elapsed();
-        for p in 1..=n {
-            if joined[p].is_some() {
+        for (p, at) in joined.iter_mut().enumerate().skip(1) {
+            if at.is_some() {
                 continue;
             }
             let groups = match kind {
@@ -650,7 +649,7 @@ async fn nodes(kind: ProviderKind, out: &mut std::fs::File) {
                 ProviderKind::Baidu => sim.baidu_instance_groups(&support::port_id(kind, p)),
             };
             if groups.is_some_and(|g| g.contains(&member)) {
-                joined[p] = Some(now);
+                *at = Some(now);
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -962,14 +961,7 @@ async fn changes(
     pid: u32,
     out: &mut std::fs::File,
 ) {
-    sim.set_faults(Faults {
-        latency_ms: 50,
-        rate_limit: Some(RateLimit {
-            requests: 10,
-            per_seconds: 1,
-        }),
-        ..Faults::default()
-    });
+    ten_a_second(sim);
     let psg_api: Api<PortSecurityGroups> = Api::namespaced(client.clone(), NS);
     let ms = |d: Option<Duration>| d.map(|d| d.as_millis() as u64);
     let show = |d: Option<u64>| d.map_or("-".to_string(), |d| format!("{d} ms"));

@@ -366,8 +366,8 @@ fn node_sources<'a>(
         .unwrap_or_default()
 }
 
-fn matching<'s>(
-    sources: &'s [(Option<&BTreeMap<String, String>>, PortSource)],
+fn matching(
+    sources: &[(Option<&BTreeMap<String, String>>, PortSource)],
     selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
 ) -> Vec<PortSource> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();

@@ -695,6 +695,58 @@ mod tests {
         assert_ne!(other_account.inputs(), base.inputs());
     }
 
+    fn node(name: &str, pool: &str) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": name, "labels": {"pool": pool}},
+                "spec": {"providerID": "huaweicloud://7d3a1f2c-9b4e-4c6d-8e0f-1a2b3c4d5e6f"}
+            }))
+            .expect("a Node"),
+        )
+    }
+
+    fn selecting(pool: &str) -> Arc<SecurityGroupMembership> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "secgroup.io/v1alpha1",
+                "kind": "SecurityGroupMembership",
+                "metadata": {"name": "by-nodes", "namespace": "prod", "generation": 1},
+                "spec": {"accountRef": {"name": "acct"}, "securityGroupId": "sg-1",
+                         "nodeSelector": {"matchLabels": {"pool": pool}}}
+            }))
+            .expect("a membership"),
+        )
+    }
+
+    #[test]
+    fn matching_nodes_are_inputs_and_other_nodes_are_not() {
+        let snapshot = |nodes: Vec<Arc<Node>>, selector: Option<&str>| {
+            Snapshot::of(
+                account(1),
+                vec![],
+                vec![],
+                selector.map(selecting).into_iter().collect(),
+            )
+            .with_nodes(vec![], || nodes)
+        };
+        let base = snapshot(vec![node("a1", "a"), node("b1", "b")], Some("a"));
+        let node_key = |name: &str| ObjectKey::new("Node", "", name);
+        assert!(base.inputs().contains_key(&node_key("a1")));
+        assert!(!base.inputs().contains_key(&node_key("b1")));
+        // A Node of another pool changing does not make a cycle; one
+        // joining the selection does; its membership's own input stays.
+        let other = snapshot(vec![node("a1", "a"), node("b1", "c")], Some("a"));
+        assert_eq!(other.inputs(), base.inputs());
+        let joined = snapshot(vec![node("a1", "a"), node("b1", "a")], Some("a"));
+        assert_ne!(joined.inputs(), base.inputs());
+        let membership = ObjectKey::new("SecurityGroupMembership", "prod", "by-nodes");
+        assert_eq!(joined.inputs()[&membership], base.inputs()[&membership]);
+        // Without a selector the Nodes are not even taken.
+        assert!(snapshot(vec![node("a1", "a")], None).nodes.is_empty());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn memory_answers_the_same_inputs_until_the_next_cycle_is_due() {
         let s = Snapshot::of(account(1), vec![], vec![psg("a", "prod", true)], vec![]);
