@@ -21,6 +21,12 @@
 //!     another): the time from the patch to the first cloud call, the
 //!     first write and Ready again, and each change's reads and writes.
 //!
+//! - `nodes`: 1,000 Kubernetes Nodes (`BENCH_NODES`) created at once and
+//!   joining a group through one `SecurityGroupMembership` node selector,
+//!   the simulator at 10 requests/s and 50 ms a call: reads (each new
+//!   Node's instance, then its port) and writes against their bounds, and
+//!   per Node the time from its creation to its port's membership.
+//!
 //! Reads and writes are the simulator's per-endpoint counts (any outcome;
 //! 429s are counted apart and left out of the floor). Each scenario is
 //! also written as one JSON object a line to
@@ -31,7 +37,7 @@
 //!
 //! Run: `cargo bench --bench controller` (every part, about 6 minutes once
 //! built), or a part: `-- converge`, `-- footprint`, `-- resync`,
-//! `-- changes`, narrowed to a cloud with e.g. `-- "changes baidu"`;
+//! `-- changes`, `-- nodes`, narrowed to a cloud with e.g. `-- "changes baidu"`;
 //! `-- huawei` runs every part of one cloud.
 
 use secgroup_test_support::emulator;
@@ -53,6 +59,7 @@ use serde_json::{Value, json};
 const NS: &str = "bench";
 const PSG: &str = "secgroup.io/portsecuritygroups";
 const SG: &str = "secgroup.io/securitygroups";
+const SGM: &str = "secgroup.io/securitygroupmemberships";
 
 fn b64(s: &str) -> String {
     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s)
@@ -296,6 +303,19 @@ fn stop(mut controller: Controller) {
     let _ = controller.child.wait();
 }
 
+/// The simulator as a rate-limited cloud: 10 requests a second (429
+/// beyond) and 50 ms a call.
+fn ten_a_second(sim: &SimHandle) {
+    sim.set_faults(Faults {
+        latency_ms: 50,
+        rate_limit: Some(RateLimit {
+            requests: 10,
+            per_seconds: 1,
+        }),
+        ..Faults::default()
+    });
+}
+
 /// The simulator's view of one cloud.
 fn provider(kind: ProviderKind) -> Provider {
     match kind {
@@ -445,14 +465,7 @@ async fn converge(kind: ProviderKind, moving: bool, out: &mut std::fs::File) {
     // `BENCH_UNLIMITED=1`: no rate limit and no latency (to count cycles
     // quickly).
     if std::env::var_os("BENCH_UNLIMITED").is_none() {
-        sim.set_faults(Faults {
-            latency_ms: 50,
-            rate_limit: Some(RateLimit {
-                requests: 10,
-                per_seconds: 1,
-            }),
-            ..Faults::default()
-        });
+        ten_a_second(&sim);
     }
     // Let the set-up's rate window expire before the clock starts.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -528,6 +541,206 @@ async fn converge(kind: ProviderKind, moving: bool, out: &mut std::fs::File) {
         },
     );
     cloud.sim.shutdown().await;
+}
+
+// --------------------------------------------------------------- nodes
+
+/// Nodes joining a group through a node selector: `n` Nodes (default
+/// 1,000, `BENCH_NODES`) created at once while the controller runs, one
+/// `SecurityGroupMembership` selecting them, the simulator at 10
+/// requests/s and 50 ms a call. Measures the reads (each new Node's
+/// instance, then its port) and writes (ceil(n/20) batches) against their
+/// bounds, and per Node the time from its creation to its port's
+/// membership.
+async fn nodes(kind: ProviderKind, out: &mut std::fs::File) {
+    let n: usize = std::env::var("BENCH_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    // Group 1 every port holds; group 2 the one the Nodes join.
+    let mut state = support::base_state(kind, 2);
+    for p in 1..=n {
+        state = support::add_port(state, kind, p, &[1]);
+        if kind == ProviderKind::Huawei
+            && let Some(port) = state.huawei.ports.last_mut()
+        {
+            port.device_id = server_id(p);
+            port.ip_address = node_ip(p);
+        }
+    }
+    let sim = support::start(state, Faults::default()).await;
+    let emu = Emulator::start().await;
+    let client = emu.client();
+    create_account(&client, kind, &sim, Some(10)).await;
+    let membership: Value = json!({
+        "apiVersion": "secgroup.io/v1alpha1",
+        "kind": "SecurityGroupMembership",
+        "metadata": {"name": "pool"},
+        "spec": {
+            "accountRef": {"name": "acct"},
+            "securityGroupId": support::group_id(kind, 2),
+            "nodeSelector": {"matchLabels": {"pool": "bench"}}
+        }
+    });
+    let membership: secgroup_controller::crd::SecurityGroupMembership =
+        serde_json::from_value(membership).expect("a membership");
+    Api::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &membership)
+        .await
+        .expect("create the membership");
+    ten_a_second(&sim);
+    let config = kubeconfig(&emu);
+    let controller = start_controller(&config, "10m");
+    // The membership matches no Node yet: Ready once its first cycle ran.
+    if let Err(e) = wait_all_ready(&emu, &sim, &[SGM], limit()).await {
+        eprintln!("  {kind} nodes: the membership is not Ready: {e}");
+    }
+    settle(&sim, &emu, Duration::from_millis(1500)).await;
+    sim.reset_logs();
+    let cycles_before = metric(&controller.metrics, "secgroup_account_cycles_total")
+        .await
+        .map(|c| c as u64);
+
+    let member = support::group_id(kind, 2);
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let started = Instant::now();
+    let created: Vec<Duration> = futures::stream::iter(1..=n)
+        .map(|p| {
+            let nodes = nodes.clone();
+            async move {
+                let provider_id = match kind {
+                    ProviderKind::Huawei => format!("huaweicloud://{}", server_id(p)),
+                    ProviderKind::Baidu => format!("cce://{}", support::port_id(kind, p)),
+                };
+                let node: k8s_openapi::api::core::v1::Node = serde_json::from_value(json!({
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": format!("node-{p}"), "labels": {"pool": "bench"}},
+                    "spec": {"providerID": provider_id},
+                    "status": {"addresses": [{"type": "InternalIP", "address": node_ip(p)}]}
+                }))
+                .expect("a Node");
+                nodes
+                    .create(&PostParams::default(), &node)
+                    .await
+                    .expect("create a Node");
+                (p, started.elapsed())
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<(usize, Duration)>>()
+        .await
+        .into_iter()
+        .fold(vec![Duration::ZERO; n + 1], |mut at, (p, t)| {
+            at[p] = t;
+            at
+        });
+    // Poll the cloud: when each port first holds the group.
+    let mut joined: Vec<Option<Duration>> = vec![None; n + 1];
+    let deadline = limit();
+    while joined[1..].iter().any(Option::is_none) && started.elapsed() < deadline {
+        let now = started.elapsed();
+        for (p, at) in joined.iter_mut().enumerate().skip(1) {
+            if at.is_some() {
+                continue;
+            }
+            let groups = match kind {
+                ProviderKind::Huawei => sim.huawei_port_groups(&support::port_id(kind, p)),
+                ProviderKind::Baidu => sim.baidu_instance_groups(&support::port_id(kind, p)),
+            };
+            if groups.is_some_and(|g| g.contains(&member)) {
+                *at = Some(now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wall = joined[1..].iter().copied().max().flatten();
+    settle(&sim, &emu, Duration::from_millis(2000)).await;
+    let (_, hwm) = proc_status(controller.child.id());
+    // Account cycles after the membership's first (Nodes created over a
+    // few seconds span several coalescing windows; each cycle may end
+    // with one partial batch).
+    let cycles = metric(&controller.metrics, "secgroup_account_cycles_total")
+        .await
+        .map(|c| c as u64);
+    stop(controller);
+    let (reads, writes) = calls(&sim, kind);
+    let throttled = throttled(&sim);
+    let mut latency_ms: Vec<u64> = (1..=n)
+        .filter_map(|p| joined[p].map(|j| j.saturating_sub(created[p]).as_millis() as u64))
+        .collect();
+    latency_ms.sort_unstable();
+    let pick = |q: f64| {
+        latency_ms
+            .get(((latency_ms.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+    };
+    let (p50, p95, max) = (pick(0.5), pick(0.95), latency_ms.last().copied());
+    let writes_bound = n.div_ceil(support::BATCH) as u64;
+    // Each new Node's instance once, then its port once (both by id, 50
+    // a call on Huawei, 100 on Baidu), and the group once (Huawei: the
+    // group and its rules).
+    let (per_call, group_reads) = match kind {
+        ProviderKind::Huawei => (50, 2),
+        ProviderKind::Baidu => (100, 1),
+    };
+    let reads_bound = (2 * n.div_ceil(per_call) + group_reads) as u64;
+    let floor = (reads + writes - throttled) as f64 / 10.0;
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    println!(
+        "| {kind} | {n} Nodes join | {} | {reads} | {reads_bound} | {writes} ({writes_bound}) | {throttled} | {floor:.1} | {} | {} | {} | {} | {:.1} |",
+        ms(cycles.zip(cycles_before).map(|(a, b)| a.saturating_sub(b))),
+        secs(wall).map_or("-".to_string(), |w| format!("{w:.1}")),
+        ms(p50),
+        ms(p95),
+        ms(max),
+        mib(hwm),
+    );
+    write_line(
+        out,
+        Line {
+            kind,
+            scenario: &format!("{n} Nodes join a group"),
+            reads,
+            writes,
+            reads_bound: Some(reads_bound),
+            writes_bound: Some(writes_bound),
+            wall_s: secs(wall),
+            floor_s: Some(floor),
+            status_writes: 0,
+            max_rss_mib: mib(hwm),
+            change_to_first_write_ms: Vec::new(),
+            extra: json!({
+                "part": "nodes",
+                "reads_bound_formula": format!(
+                    "2 * ceil({n}/{per_call}) (instances, then ports, by id) + {group_reads} (the group)"
+                ),
+                "writes_bound_formula": format!("ceil({n}/20)"),
+                "throttled": throttled,
+                "node_to_member_ms_p50": p50,
+                "node_to_member_ms_p95": p95,
+                "node_to_member_ms_max": max,
+                "joined": latency_ms.len(),
+                "cycles": cycles.zip(cycles_before).map(|(a, b)| a.saturating_sub(b)),
+                "target": "writes at ceil(n/20), plus at most one partial batch per cycle",
+                "ok": latency_ms.len() == n
+                    && cycles
+                        .zip(cycles_before)
+                        .is_some_and(|(a, b)| writes <= writes_bound + a.saturating_sub(b)),
+            }),
+        },
+    );
+    sim.shutdown().await;
+}
+
+/// The server a Node runs on (Huawei; on Baidu the instance is the port).
+fn server_id(p: usize) -> String {
+    format!("00000000-0000-4000-a000-{p:012}")
+}
+
+fn node_ip(p: usize) -> String {
+    format!("10.{}.{}.{}", p / 62500, (p / 250) % 250, p % 250 + 1)
 }
 
 // ------------------------------------------------- 10,000 objects watched
@@ -748,14 +961,7 @@ async fn changes(
     pid: u32,
     out: &mut std::fs::File,
 ) {
-    sim.set_faults(Faults {
-        latency_ms: 50,
-        rate_limit: Some(RateLimit {
-            requests: 10,
-            per_seconds: 1,
-        }),
-        ..Faults::default()
-    });
+    ten_a_second(sim);
     let psg_api: Api<PortSecurityGroups> = Api::namespaced(client.clone(), NS);
     let ms = |d: Option<Duration>| d.map(|d| d.as_millis() as u64);
     let show = |d: Option<u64>| d.map_or("-".to_string(), |d| format!("{d} ms"));
@@ -914,6 +1120,18 @@ async fn main() {
             }
             for moving in [false, true] {
                 converge(kind, moving, &mut out).await;
+            }
+        }
+        println!();
+    }
+    if want("nodes huawei baidu") {
+        println!(
+            "| cloud | scenario | cycles | reads | reads bound | writes (lower bound) | 429s | floor = calls/10 s | wall s | Node to member p50 ms | p95 ms | max ms | VmHWM MiB |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for kind in support::kinds() {
+            if want(&format!("nodes {kind}")) {
+                nodes(kind, &mut out).await;
             }
         }
         println!();

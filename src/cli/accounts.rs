@@ -9,10 +9,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use kube::ResourceExt;
 
 use super::manifest::{API_VERSION, Document, ManifestError, Origin};
-use crate::crd::resolve::{AccountSettings, UnresolvedReason, account_settings, resolve};
+use k8s_openapi::api::core::v1::Node;
+
+use crate::crd::resolve::{
+    AccountSettings, Objects, UnresolvedReason, account_settings, node_instances, resolve_objects,
+    selects_nodes,
+};
 use crate::crd::schema_check::check_against_schema;
-use crate::crd::{CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupMembership};
+use crate::crd::{
+    CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+};
 use crate::model::{DesiredState, FieldError, ObjectKey};
+use crate::plan::nodes::InstancePorts;
 
 /// Most `CloudAccount`s one run plans. Each account is resolved against
 /// every object of its namespace, so this keeps the work linear in the
@@ -24,6 +32,7 @@ struct ByNamespace<'a> {
     groups: BTreeMap<String, Vec<&'a SecurityGroup>>,
     ports: BTreeMap<String, Vec<&'a PortSecurityGroups>>,
     memberships: BTreeMap<String, Vec<&'a SecurityGroupMembership>>,
+    node_groups: BTreeMap<String, Vec<&'a NodeSecurityGroups>>,
 }
 
 impl<'a> ByNamespace<'a> {
@@ -41,6 +50,20 @@ impl<'a> ByNamespace<'a> {
             groups: split(&typed.groups),
             ports: split(&typed.ports),
             memberships: split(&typed.memberships),
+            node_groups: split(&typed.node_groups),
+        }
+    }
+
+    /// The objects of `namespace`, and every Node among the manifests.
+    fn objects(&self, namespace: &str, nodes: &'a [Node]) -> Objects<'a> {
+        let (groups, ports, memberships) = self.get(namespace);
+        Objects {
+            groups: groups.to_vec(),
+            ports: ports.to_vec(),
+            memberships: memberships.to_vec(),
+            node_groups: self.node_groups.get(namespace).cloned().unwrap_or_default(),
+            nodes: nodes.iter().collect(),
+            instances: None,
         }
     }
 
@@ -70,6 +93,73 @@ pub struct ResolvedAccount {
     pub desired: DesiredState,
     /// Where the account's manifest came from.
     pub origin: Origin,
+    /// When an object of the account selects Nodes: what resolving again
+    /// takes once the Nodes' instances are read.
+    pub nodes: Option<NodeInputs>,
+}
+
+/// An account's objects and the Nodes among the manifests, owned, to
+/// resolve the account again with its Nodes' ports (the CLI has no
+/// cluster: only `kind: Node` manifests are Nodes).
+#[derive(Debug)]
+pub struct NodeInputs {
+    account: CloudAccount,
+    groups: Vec<SecurityGroup>,
+    ports: Vec<PortSecurityGroups>,
+    memberships: Vec<SecurityGroupMembership>,
+    node_groups: Vec<NodeSecurityGroups>,
+    nodes: Vec<Node>,
+}
+
+impl NodeInputs {
+    fn objects<'a>(&'a self, instances: Option<&'a InstancePorts>) -> Objects<'a> {
+        Objects {
+            groups: self.groups.iter().collect(),
+            ports: self.ports.iter().collect(),
+            memberships: self.memberships.iter().collect(),
+            node_groups: self.node_groups.iter().collect(),
+            nodes: self.nodes.iter().collect(),
+            instances,
+        }
+    }
+
+    /// The cloud instances of the Nodes among the manifests.
+    pub fn instances(&self) -> BTreeSet<String> {
+        node_instances(&self.account, &self.objects(None))
+    }
+
+    /// The account's desired state with each node selector expanded
+    /// against `cloud`, and per object what to warn about: a selector
+    /// that matched no Node (and why that may be), Nodes that did not
+    /// resolve.
+    pub fn resolve(
+        &self,
+        cloud: &InstancePorts,
+    ) -> (DesiredState, BTreeMap<ObjectKey, Vec<String>>) {
+        let resolution = resolve_objects(&self.account, &self.objects(Some(cloud)));
+        let mut warnings: BTreeMap<ObjectKey, Vec<String>> = BTreeMap::new();
+        for (key, e) in &resolution.node_selections {
+            let list = warnings.entry(key.clone()).or_default();
+            if e.matched == 0 {
+                list.push(if self.nodes.is_empty() {
+                    "nodeSelector matched no Node: there are no `kind: Node` manifests in the \
+                     input (the CLI reads no cluster; add the cluster's Nodes, e.g. \
+                     `kubectl get nodes -o yaml`, to preview)"
+                        .to_string()
+                } else {
+                    format!(
+                        "nodeSelector matched none of the {} Node(s) among the manifests",
+                        self.nodes.len()
+                    )
+                });
+            }
+            for u in &e.unresolved {
+                list.push(format!("Node {:?} changes nothing: {}", u.name, u.reason));
+            }
+        }
+        warnings.retain(|_, w| !w.is_empty());
+        (resolution.desired, warnings)
+    }
 }
 
 /// The typed custom resources among the documents.
@@ -79,6 +169,8 @@ struct Typed {
     groups: Vec<SecurityGroup>,
     ports: Vec<PortSecurityGroups>,
     memberships: Vec<SecurityGroupMembership>,
+    node_groups: Vec<NodeSecurityGroups>,
+    nodes: Vec<Node>,
 }
 
 pub(crate) fn key_of(doc: &Document) -> ObjectKey {
@@ -116,11 +208,25 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
             "SecurityGroup" => doc.typed().map(|o| typed.groups.push(o)),
             "PortSecurityGroups" => doc.typed().map(|o| typed.ports.push(o)),
             "SecurityGroupMembership" => doc.typed().map(|o| typed.memberships.push(o)),
+            "NodeSecurityGroups" => doc.typed().map(|o| typed.node_groups.push(o)),
             // The envelope check admits no other kind of this group.
             _ => Ok(()),
         };
         if let Err(e) = result {
             errors.push(e);
+        }
+    }
+    // Nodes, for node selectors to match (cluster-scoped: no namespace).
+    for doc in docs
+        .iter()
+        .filter(|d| d.api_version == "v1" && d.kind == "Node")
+    {
+        match doc.typed::<Node>() {
+            Ok(mut node) => {
+                node.metadata.namespace = None;
+                typed.nodes.push(node);
+            }
+            Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
@@ -187,6 +293,17 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
             ),
         );
     }
+    for n in &typed.node_groups {
+        check_account(
+            n.namespace().unwrap_or_default(),
+            n.spec.account_ref.name.clone(),
+            ObjectKey::new(
+                "NodeSecurityGroups",
+                &n.namespace().unwrap_or_default(),
+                &n.name_any(),
+            ),
+        );
+    }
     for m in &typed.memberships {
         if let Some(account) = &m.spec.account_ref {
             check_account(
@@ -224,7 +341,7 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
         let ns = account.namespace().unwrap_or_default();
         let name = account.name_any();
         let account_key = ObjectKey::new("CloudAccount", &ns, &name);
-        let (groups, ports, memberships) = by_namespace.get(&ns);
+        let objects = by_namespace.objects(&ns, &typed.nodes);
         let settings = match account_settings(account) {
             Ok(s) => Some(s),
             Err(field_errors) => {
@@ -234,7 +351,7 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
                 None
             }
         };
-        let resolution = resolve(account, groups, ports, memberships);
+        let resolution = resolve_objects(account, &objects);
         belongs.extend(resolution.objects.iter().cloned());
         for (key, problems) in &resolution.problems {
             for fe in &problems.errors {
@@ -268,12 +385,21 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
             }
         }
         if let (Some(settings), Some(doc)) = (settings, by_key.get(&account_key)) {
+            let nodes = selects_nodes(&objects).then(|| NodeInputs {
+                account: account.clone(),
+                groups: objects.groups.iter().map(|o| (*o).clone()).collect(),
+                ports: objects.ports.iter().map(|o| (*o).clone()).collect(),
+                memberships: objects.memberships.iter().map(|o| (*o).clone()).collect(),
+                node_groups: objects.node_groups.iter().map(|o| (*o).clone()).collect(),
+                nodes: typed.nodes.clone(),
+            });
             resolved.push(ResolvedAccount {
                 namespace: ns,
                 name,
                 settings,
                 desired: resolution.desired,
                 origin: doc.origin.clone(),
+                nodes,
             });
         }
     }

@@ -26,7 +26,9 @@ pub const KNOWN_KINDS: &[(&str, &str)] = &[
     (API_VERSION, "SecurityGroup"),
     (API_VERSION, "PortSecurityGroups"),
     (API_VERSION, "SecurityGroupMembership"),
+    (API_VERSION, "NodeSecurityGroups"),
     ("v1", "Secret"),
+    ("v1", "Node"),
 ];
 
 /// Where a document came from: the file and its 1-based position in it.

@@ -342,6 +342,7 @@ async fn prepare(m: &ManifestArgs, io: &mut Io<'_>) -> Result<Prepared, Ending> 
                     credentials: source.to_string(),
                 },
                 desired: account.desired,
+                nodes: account.nodes,
                 provider,
             }),
             (Err(e), _) | (_, Err(e)) => {

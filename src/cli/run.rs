@@ -39,6 +39,9 @@ impl From<Exit> for std::process::ExitCode {
 pub struct AccountRun {
     pub header: AccountHeader,
     pub desired: DesiredState,
+    /// When the account selects Nodes: `desired` is resolved again once
+    /// the Nodes' instances are read.
+    pub nodes: Option<super::accounts::NodeInputs>,
     pub provider: Arc<dyn CloudProvider>,
 }
 
@@ -60,10 +63,47 @@ pub async fn plan_all(
 ) -> Result<Vec<Planned>, Vec<json::Error>> {
     let mut planned = Vec::new();
     let mut errors = Vec::new();
-    for run in accounts {
+    for mut run in accounts {
         let account = format!("CloudAccount {}/{}", run.header.namespace, run.header.name);
+        // Node selectors: read the instances of the Nodes among the
+        // manifests (in the cloud's batches) and expand them into ports.
+        let mut node_warnings = BTreeMap::new();
+        if let Some(nodes) = &run.nodes {
+            let wanted: Vec<String> = nodes.instances().into_iter().collect();
+            let cloud = if wanted.is_empty() {
+                Ok(Default::default())
+            } else {
+                run.provider.instance_ports(&wanted).await
+            };
+            match cloud {
+                Ok(cloud) => {
+                    let (desired, warnings) = nodes.resolve(&cloud);
+                    run.desired = desired;
+                    node_warnings = warnings;
+                }
+                Err(e) => {
+                    errors.push(json::Error {
+                        object: Some(account.clone()),
+                        ..json::Error::text(format!(
+                            "{account}: reading the Nodes' instances: {}",
+                            printable(&e.to_string())
+                        ))
+                    });
+                    continue;
+                }
+            }
+        }
         match plan_one(run.provider.as_ref(), &run.desired, opts).await {
-            Ok(prepared) if prepared.rejected.is_empty() => {
+            Ok(mut prepared) if prepared.rejected.is_empty() => {
+                for (key, warnings) in node_warnings {
+                    prepared
+                        .outcome
+                        .reports
+                        .entry(key)
+                        .or_default()
+                        .warnings
+                        .extend(warnings);
+                }
                 errors.extend(missing_in_cloud(
                     &run.desired,
                     &prepared.observation,

@@ -117,6 +117,7 @@ async fn admit(ctx: &Context, snapshot: &mut Snapshot) -> Refused {
     admit_kind(ctx, &account, &mut snapshot.groups, &mut refused).await;
     admit_kind(ctx, &account, &mut snapshot.ports, &mut refused).await;
     admit_kind(ctx, &account, &mut snapshot.memberships, &mut refused).await;
+    admit_kind(ctx, &account, &mut snapshot.node_groups, &mut refused).await;
     refused
 }
 
@@ -217,6 +218,7 @@ async fn report(
     each!(&snapshot.groups);
     each!(&snapshot.ports);
     each!(&snapshot.memberships);
+    each!(&snapshot.node_groups);
     run_reports(&mut work, reported, &mut first_error).await;
     // Forget objects that are gone.
     reported.retain(|key, _| result.outcome(key).is_some());
@@ -378,6 +380,7 @@ fn stalled_counts(stores: &Stores) -> BTreeMap<StalledLabels, i64> {
     add(&stores.groups, &mut counts);
     add(&stores.ports, &mut counts);
     add(&stores.memberships, &mut counts);
+    add(&stores.node_groups, &mut counts);
     counts
 }
 

@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::crd::{CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupMembership};
+use k8s_openapi::api::core::v1::Node;
+
+use crate::crd::{
+    CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+};
 use crate::model::ObjectKey;
 use crate::plan::PlanOptions;
 
@@ -19,13 +23,17 @@ use super::leader::Fence;
 use super::metrics::Metrics;
 use super::objects::Managed;
 
-/// The reflector stores of the four kinds.
+/// The reflector stores of the five kinds, and of Nodes.
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Store<CloudAccount>,
     pub groups: Store<SecurityGroup>,
     pub ports: Store<PortSecurityGroups>,
     pub memberships: Store<SecurityGroupMembership>,
+    pub node_groups: Store<NodeSecurityGroups>,
+    /// Cluster-scoped, each Node cut to what node selectors read
+    /// (`super::nodes`).
+    pub nodes: Store<Node>,
 }
 
 impl Stores {
@@ -37,6 +45,7 @@ impl Stores {
             self.ports.state(),
             self.memberships.state(),
         )
+        .with_nodes(self.node_groups.state(), || self.nodes.state())
     }
 
     /// The account named `name` in `namespace`, if the store has it.

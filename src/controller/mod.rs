@@ -30,6 +30,7 @@ mod events;
 mod http;
 mod leader;
 mod metrics;
+mod nodes;
 mod objects;
 mod outcome;
 mod requeue;

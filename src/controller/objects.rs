@@ -12,12 +12,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::crd::{
-    CloudAccount, CloudAccountStatus, PortSecurityGroups, PortSecurityGroupsStatus, ResourceStatus,
-    SecurityGroup, SecurityGroupMembership, SecurityGroupMembershipStatus, SecurityGroupStatus,
+    CloudAccount, CloudAccountStatus, NodeSecurityGroups, NodeSecurityGroupsStatus,
+    PortSecurityGroups, PortSecurityGroupsStatus, ResourceStatus, SecurityGroup,
+    SecurityGroupMembership, SecurityGroupMembershipStatus, SecurityGroupStatus, UnresolvedNode,
 };
 use crate::model::ObjectKey;
 
-use super::outcome::{Facts, ObjectOutcome};
+use super::outcome::{Facts, NodeFacts, ObjectOutcome};
 
 /// The finalizer on every kind that owns cloud state.
 pub const FINALIZER: &str = "secgroup.io/cleanup";
@@ -159,14 +160,71 @@ impl Managed for SecurityGroupMembership {
         if let Facts::Membership {
             group_id,
             managed_ports,
+            nodes,
         } = &outcome.facts
         {
             if group_id.is_some() {
                 status.security_group_id = group_id.clone();
             }
             status.managed_ports = managed_ports.clone();
+            let (matched, resolved, unresolved) = node_status(nodes.as_ref());
+            status.matched_nodes = matched;
+            status.resolved_ports = resolved;
+            status.unresolved_nodes = unresolved;
         }
     }
+}
+
+impl Managed for NodeSecurityGroups {
+    const KIND: &'static str = "NodeSecurityGroups";
+    const FINALIZED: bool = true;
+    type Status = NodeSecurityGroupsStatus;
+
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+
+    fn account_name(&self, _: &Store<SecurityGroup>) -> Option<String> {
+        Some(self.spec.account_ref.name.clone())
+    }
+
+    fn fill_status(status: &mut Self::Status, outcome: &ObjectOutcome) {
+        if let Facts::NodeGroups {
+            wanted,
+            managed_ports,
+            nodes,
+        } = &outcome.facts
+        {
+            if wanted.iter().next().is_some() {
+                status.security_group_ids = wanted.to_strings();
+            }
+            status.managed_ports = managed_ports.clone();
+            let (matched, resolved, unresolved) = node_status(Some(nodes));
+            status.matched_nodes = matched;
+            status.resolved_ports = resolved;
+            status.unresolved_nodes = unresolved;
+        }
+    }
+}
+
+/// The most unresolved Nodes a status lists (the schema's limit).
+const MAX_UNRESOLVED_LISTED: usize = 100;
+
+/// A status's node fields from what a selector matched.
+fn node_status(nodes: Option<&NodeFacts>) -> (Option<u32>, Option<u32>, Vec<UnresolvedNode>) {
+    let Some(n) = nodes else {
+        return (None, None, Vec::new());
+    };
+    let unresolved = n
+        .unresolved
+        .iter()
+        .take(MAX_UNRESOLVED_LISTED)
+        .map(|(node, reason)| UnresolvedNode {
+            node: node.clone(),
+            reason: reason.clone(),
+        })
+        .collect();
+    (Some(n.matched), Some(n.resolved), unresolved)
 }
 
 /// Whether `obj` carries [`FINALIZER`].

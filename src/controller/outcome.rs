@@ -263,7 +263,27 @@ pub enum Facts {
     Membership {
         group_id: Option<String>,
         managed_ports: Vec<String>,
+        /// With `nodeSelector`: what it matched.
+        nodes: Option<NodeFacts>,
     },
+    /// A `NodeSecurityGroups`: the ids `spec.securityGroups` resolved to,
+    /// the ports it gave them and has not released, and what its selector
+    /// matched.
+    NodeGroups {
+        wanted: Ids,
+        managed_ports: Vec<String>,
+        nodes: NodeFacts,
+    },
+}
+
+/// What a node selector matched, as a status shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeFacts {
+    pub matched: u32,
+    /// Ports (Huawei) or instances (Baidu) the matching Nodes resolved to.
+    pub resolved: u32,
+    /// Matching Nodes that changed nothing: (name, why), by name.
+    pub unresolved: Vec<(String, String)>,
 }
 
 impl Facts {

@@ -9,7 +9,10 @@
 //! - a `CloudAccount` change triggers the objects naming it (they may have
 //!   become orphans, or stopped being ones);
 //! - a `SecurityGroup` change triggers the memberships naming it (their
-//!   account is the group's).
+//!   account is the group's);
+//! - a Node's change (labels, annotations, providerID, InternalIP; not its
+//!   heartbeats) or deletion triggers every account with an object that
+//!   selects Nodes (`super::nodes`).
 //!
 //! Triggers ignore status-only updates (the controller's own writes).
 
@@ -26,7 +29,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
-use crate::crd::{CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupMembership};
+use crate::crd::{
+    CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+};
 
 use super::account;
 use super::admission;
@@ -39,6 +44,7 @@ use super::events::EventRecorder;
 use super::http::{self, Readiness};
 use super::leader::{Fence, LeaderElector};
 use super::metrics::Metrics;
+use super::nodes::{Selectors, watch_nodes};
 use super::objects::Managed;
 
 /// A hash of what a user can change: spec (generation), labels,
@@ -206,12 +212,28 @@ async fn run_controllers(
     let groups = shared::<SecurityGroup>(&client, args, &mut tasks);
     let ports = shared::<PortSecurityGroups>(&client, args, &mut tasks);
     let memberships = shared::<SecurityGroupMembership>(&client, args, &mut tasks);
+    let node_groups = shared::<NodeSecurityGroups>(&client, args, &mut tasks);
+    // Nodes are cluster-scoped: watched whole cluster whatever
+    // `--namespace` says, cut to what node selectors read.
+    let (nodes, node_writer) = reflector::store::<k8s_openapi::api::core::v1::Node>();
+    let node_triggers = watch_nodes(
+        &client,
+        node_writer,
+        Selectors {
+            groups: groups.store.clone(),
+            memberships: memberships.store.clone(),
+            node_groups: node_groups.store.clone(),
+        },
+        &mut tasks,
+    );
 
     let stores = Stores {
         accounts: accounts.store.clone(),
         groups: groups.store.clone(),
         ports: ports.store.clone(),
         memberships: memberships.store.clone(),
+        node_groups: node_groups.store.clone(),
+        nodes,
     };
     let recorder = EventRecorder::new(client.clone(), "secgroup-controller", identity);
     let ctx = Arc::new(Context::new(
@@ -265,6 +287,13 @@ async fn run_controllers(
             user_changes(memberships.subscriber.clone()),
             membership_account,
         )
+        .watches_shared_stream(
+            user_changes(node_groups.subscriber.clone()),
+            move |n: Arc<NodeSecurityGroups>| {
+                to_account(n.namespace(), n.spec.account_ref.name.clone())
+            },
+        )
+        .reconcile_on(node_triggers)
         .graceful_shutdown_on(shutdown())
         .run(account::reconcile, account::error_policy, ctx.clone())
         .for_each(|_| std::future::ready(()))
@@ -329,13 +358,30 @@ async fn run_controllers(
             orphans(user_changes(memberships.subscriber.clone()), ctx.clone()),
             stores.memberships.clone(),
         )
-        .with_config(config)
+        .with_config(config.clone())
         .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
         .watches_shared_stream(user_changes(groups.subscriber.clone()), by_group)
         .graceful_shutdown_on(shutdown())
         .run(
             admission::reconcile::<SecurityGroupMembership>,
             admission::error_policy::<SecurityGroupMembership>,
+            ctx.clone(),
+        )
+        .for_each(|_| std::future::ready(()))
+    };
+
+    let node_groups_ctl = {
+        let by_account = objects_of_gone_account(&stores, stores.node_groups.clone());
+        Controller::for_shared_stream(
+            orphans(user_changes(node_groups.subscriber.clone()), ctx.clone()),
+            stores.node_groups.clone(),
+        )
+        .with_config(config.clone())
+        .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
+        .graceful_shutdown_on(shutdown())
+        .run(
+            admission::reconcile::<NodeSecurityGroups>,
+            admission::error_policy::<NodeSecurityGroups>,
             ctx.clone(),
         )
         .for_each(|_| std::future::ready(()))
@@ -350,8 +396,15 @@ async fn run_controllers(
         groups.subscriber,
         ports.subscriber,
         memberships.subscriber,
+        node_groups.subscriber,
     ));
-    tokio::join!(account_ctl, group_ctl, port_ctl, membership_ctl);
+    tokio::join!(
+        account_ctl,
+        group_ctl,
+        port_ctl,
+        membership_ctl,
+        node_groups_ctl
+    );
     for t in tasks {
         t.abort();
     }
@@ -517,11 +570,15 @@ mod tests {
         let (groups, _groups_writer) = reflector::store::<SecurityGroup>();
         let (ports, mut port_writer) = reflector::store::<PortSecurityGroups>();
         let (memberships, _membership_writer) = reflector::store::<SecurityGroupMembership>();
+        let (node_groups, _node_groups_writer) = reflector::store::<NodeSecurityGroups>();
+        let (nodes, _nodes_writer) = reflector::store::<k8s_openapi::api::core::v1::Node>();
         let stores = Stores {
             accounts,
             groups,
             ports: ports.clone(),
             memberships,
+            node_groups,
+            nodes,
         };
         let account: CloudAccount = from_json(serde_json::json!({
             "apiVersion": "secgroup.io/v1alpha1",

@@ -33,6 +33,18 @@
 //!   during deletion are skipped (there is nothing known to undo), so a
 //!   missing group never blocks a deletion. Spec validation is not run on
 //!   objects being deleted; only the annotations must parse.
+//! - Node selectors (a membership's `nodeSelector`, a `NodeSecurityGroups`)
+//!   are matched against [`Objects::nodes`] and expanded with
+//!   [`Objects::instances`] (what the cloud has of [`node_instances`]):
+//!   a membership's `ports` become its Nodes' ports; a
+//!   `NodeSecurityGroups` becomes one `DesiredPortGroups` per selected
+//!   port, plus, per listed group, an Additive membership with no ports
+//!   and `managed_ports` = the ports it gave the groups whose Node no
+//!   longer matches (or all of them when deleted with `Delete`). A
+//!   managed port that no Node in the cluster holds any more (its Node
+//!   was deleted) is forgotten, not removed; a port of a matching Node
+//!   that does not resolve is left as it is. What each selector matched
+//!   is in [`Resolution::node_selections`].
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,14 +59,19 @@ use crate::model::{
     GroupHandle, MembershipPolicy, ObjectKey, ProviderKind, UnmanagedFields,
 };
 
+use super::nodes::{Identity, PortSelection, source_of};
 use super::validate::{
     intent_of, normalize_rules, object_key, provider_kind, validate_account, validate_membership,
     validate_port_security_groups, validate_security_group,
 };
 use super::{
-    CloudAccount, DeletionPolicy, GroupRef, MembershipPolicySpec, PortSecurityGroups,
-    SecurityGroup, SecurityGroupMembership,
+    CloudAccount, DeletionPolicy, GroupRef, MembershipPolicySpec, NodeSecurityGroups,
+    PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
 };
+use crate::plan::nodes::{
+    Expansion, InstancePorts, PortChoice, PortSource, expand, instance_port_ids,
+};
+use k8s_openapi::api::core::v1::Node;
 
 /// The cloud an account talks to.
 pub fn provider_of(account: &CloudAccount) -> ProviderKind {
@@ -183,6 +200,9 @@ pub struct Resolution {
     /// left out with problems, or contributing nothing, e.g. deleted with
     /// `Retain`), the account itself included.
     pub objects: BTreeSet<ObjectKey>,
+    /// What each node selector of the account (a membership's or a
+    /// `NodeSecurityGroups`') matched and resolved to, for its status.
+    pub node_selections: BTreeMap<ObjectKey, Expansion>,
 }
 
 /// A SecurityGroup as other objects see it.
@@ -298,6 +318,7 @@ where
             groups: groups.iter().map(Borrow::borrow).collect(),
             ports: ports.iter().map(Borrow::borrow).collect(),
             memberships: memberships.iter().map(Borrow::borrow).collect(),
+            ..Objects::default()
         },
     )
 }
@@ -309,10 +330,136 @@ pub struct Objects<'a> {
     pub groups: Vec<&'a SecurityGroup>,
     pub ports: Vec<&'a PortSecurityGroups>,
     pub memberships: Vec<&'a SecurityGroupMembership>,
+    pub node_groups: Vec<&'a NodeSecurityGroups>,
+    /// The cluster's Nodes (cluster-scoped: every account sees them all).
+    pub nodes: Vec<&'a Node>,
+    /// What the cloud has of the instances [`node_instances`] names. `None`
+    /// (not read) resolves like an empty answer: every matching Node is
+    /// unresolved and contributes no port.
+    pub instances: Option<&'a InstancePorts>,
+}
+
+/// The Nodes of `objects` as port sources of `account`'s cloud, with
+/// their labels for selectors to match.
+fn node_sources<'a>(
+    account: &CloudAccount,
+    nodes: &[&'a Node],
+) -> Vec<(Option<&'a BTreeMap<String, String>>, PortSource)> {
+    // A bad pattern is the account's own validation error; until fixed,
+    // Nodes are read by the provider's format.
+    let identity = Identity::new(account.spec.node_identity.as_ref())
+        .or_else(|_| Identity::new(None))
+        .ok();
+    let provider = provider_of(account);
+    identity
+        .map(|identity| {
+            nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n.metadata.labels.as_ref(),
+                        source_of(&identity, provider, n),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn matching(
+    sources: &[(Option<&BTreeMap<String, String>>, PortSource)],
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> Vec<PortSource> {
+    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+    sources
+        .iter()
+        .filter(|(labels, _)| super::selector::matches(selector, labels.unwrap_or(&EMPTY)))
+        .map(|(_, s)| s.clone())
+        .collect()
+}
+
+fn port_choice(selection: PortSelection) -> PortChoice {
+    match selection {
+        PortSelection::Primary => PortChoice::Primary,
+        PortSelection::All => PortChoice::All,
+    }
+}
+
+/// The selectors of `account`'s objects (memberships with `nodeSelector`
+/// and `NodeSecurityGroups`, being deleted or not).
+fn node_selectors<'a>(
+    account: &CloudAccount,
+    objects: &Objects<'a>,
+) -> Vec<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector> {
+    let namespace = account.namespace().unwrap_or_default();
+    let name = account.name_any();
+    let in_namespace =
+        |meta: &kube::api::ObjectMeta| meta.namespace.as_deref().unwrap_or_default() == namespace;
+    let group_account = |group: &str| {
+        objects
+            .groups
+            .iter()
+            .find(|g| in_namespace(g.meta()) && g.meta().name.as_deref() == Some(group))
+            .map(|g| g.spec.account_ref.name.clone())
+    };
+    let mut out = Vec::new();
+    for m in objects
+        .memberships
+        .iter()
+        .filter(|m| in_namespace(m.meta()))
+    {
+        let Some(selector) = &m.spec.node_selector else {
+            continue;
+        };
+        let account_name = match (&m.spec.account_ref, &m.spec.security_group_ref) {
+            (Some(a), _) => Some(a.name.clone()),
+            (None, Some(r)) => group_account(&r.name),
+            (None, None) => None,
+        };
+        if account_name.as_deref() == Some(name.as_str()) {
+            out.push(selector);
+        }
+    }
+    for n in objects
+        .node_groups
+        .iter()
+        .filter(|n| in_namespace(n.meta()))
+    {
+        if n.spec.account_ref.name == name {
+            out.push(&n.spec.node_selector);
+        }
+    }
+    out
+}
+
+/// The cloud instances of the cluster's Nodes, when `account` has a node
+/// selector (else none):
+/// what the caller reads (Huawei list ports by `device_id`, Baidu's bulk
+/// instance read) and passes back as [`Objects::instances`].
+pub fn node_instances(account: &CloudAccount, objects: &Objects<'_>) -> BTreeSet<String> {
+    let selectors = node_selectors(account, objects);
+    if selectors.is_empty() {
+        return BTreeSet::new();
+    }
+    // Every Node's, not only the matching ones': the ports of Nodes still
+    // in the cluster tell a Node that stopped matching (its port leaves)
+    // from one that is gone (its instance is not touched).
+    let sources = node_sources(account, &objects.nodes);
+    crate::plan::nodes::instances(sources.iter().map(|(_, s)| s))
+}
+
+/// Whether any object of `objects` selects Nodes (so Node changes matter).
+pub fn selects_nodes(objects: &Objects<'_>) -> bool {
+    objects
+        .memberships
+        .iter()
+        .any(|m| m.spec.node_selector.is_some())
+        || !objects.node_groups.is_empty()
 }
 
 /// [`resolve`], with the namespace's objects gathered in one [`Objects`].
 pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolution {
+    let input = objects;
     let groups = objects.groups.as_slice();
     let ports = objects.ports.as_slice();
     let memberships = objects.memberships.as_slice();
@@ -339,6 +486,38 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
     let in_namespace =
         |meta: &kube::api::ObjectMeta| meta.namespace.as_deref().unwrap_or_default() == namespace;
     let mut index = GroupIndex::new(&namespace, groups);
+    let mut node_selections: BTreeMap<ObjectKey, Expansion> = BTreeMap::new();
+    let no_instances = InstancePorts::new();
+    let instances = input.instances.unwrap_or(&no_instances);
+    let sources = if selects_nodes(input) {
+        node_sources(account, &input.nodes)
+    } else {
+        Vec::new()
+    };
+    // What a selector stands for, and the ports it must leave as they
+    // are: every port of a matching Node that did not resolve (its own
+    // port is not known, so none of its server's is removed).
+    let select = |selector, selection| {
+        let matched = matching(&sources, selector);
+        let expansion = expand(provider, &matched, port_choice(selection), instances);
+        let unresolved: BTreeSet<&str> = expansion
+            .unresolved
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect();
+        let keep = instance_port_ids(
+            provider,
+            matched
+                .iter()
+                .filter(|s| unresolved.contains(s.name.as_str())),
+            instances,
+        );
+        (expansion, keep)
+    };
+    // The ports of every Node in the cluster: a managed port outside them
+    // belonged to a Node that is gone, and is let go without a change.
+    let node_ports = instance_port_ids(provider, sources.iter().map(|(_, s)| s), instances);
+    let node_groups = input.node_groups.as_slice();
 
     // ---- SecurityGroups -------------------------------------------------
     let ours: Vec<&SecurityGroup> = groups
@@ -634,17 +813,6 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
             }
         } else {
             found.errors.extend(validate_membership(m, provider));
-            if spec.node_selector.is_some() {
-                // Until Nodes are read and expanded into ports, the
-                // membership would plan with no ports: an Exclusive one
-                // would empty its group. Left out, it changes nothing.
-                found.errors.push(FieldError::new(
-                    Some(&key),
-                    "spec.nodeSelector",
-                    "node selectors are not expanded into ports by this version yet; \
-                     the membership is left out and changes nothing",
-                ));
-            }
             let group = match target {
                 Ok(h) => Some(h),
                 Err(u) => {
@@ -657,14 +825,116 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
             if let (Some(intent), Some(group)) = (intent, group)
                 && found.is_empty()
             {
+                // A node selector stands for the ports its Nodes resolve
+                // to; Nodes that resolve to none add nothing.
+                let policy = membership_policy(spec.policy);
+                let (ports, managed) = match &spec.node_selector {
+                    Some(selector) => {
+                        let (expansion, keep) =
+                            select(selector, spec.port_selection.unwrap_or_default());
+                        let mut ports = expansion.ports.clone();
+                        node_selections.insert(key.clone(), expansion);
+                        // Ports of Nodes that are gone are forgotten, not
+                        // removed; those of unresolved Nodes stay as they
+                        // are (Exclusive keeps what it had added).
+                        let managed: BTreeSet<String> = managed
+                            .into_iter()
+                            .filter(|p| node_ports.contains(p) && !keep.contains(p))
+                            .collect();
+                        if policy == MembershipPolicy::Exclusive {
+                            ports.extend(
+                                m.status
+                                    .iter()
+                                    .flat_map(|s| s.managed_ports.iter())
+                                    .filter(|p| keep.contains(*p))
+                                    .cloned(),
+                            );
+                        }
+                        (ports, managed)
+                    }
+                    None => (spec.ports.iter().cloned().collect(), managed),
+                };
                 desired.memberships.push(DesiredMembership {
                     intent,
                     group,
-                    policy: membership_policy(spec.policy),
-                    ports: spec.ports.iter().cloned().collect(),
+                    policy,
+                    ports,
                     managed_ports: managed,
                     current_members: BTreeSet::new(),
                 });
+            }
+        }
+        if !found.is_empty() {
+            problems.insert(key, found);
+        }
+    }
+
+    // ---- NodeSecurityGroups ---------------------------------------------
+    for n in node_groups
+        .iter()
+        .copied()
+        .filter(|n| in_namespace(n.meta()) && n.spec.account_ref.name == account_name)
+    {
+        let key = object_key(n);
+        objects.insert(key.clone());
+        let spec = &n.spec;
+        let mut found = ObjectProblems::default();
+        let intent = intent_of(n).map_err(|e| found.errors.extend(e)).ok();
+        let managed: BTreeSet<String> = n
+            .status
+            .as_ref()
+            .map(|s| s.managed_ports.iter().cloned().collect())
+            .unwrap_or_default();
+        if is_deleting(n) {
+            if let Some(intent) = intent
+                && spec.deletion_policy == DeletionPolicy::Delete
+            {
+                let handles: Vec<GroupHandle> = spec
+                    .security_groups
+                    .iter()
+                    .filter_map(|r| match (&r.name, &r.id) {
+                        (Some(name), _) => index.known_id(name),
+                        (None, id) => id.clone(),
+                    })
+                    .map(GroupHandle::Existing)
+                    .collect();
+                release(&mut desired, &intent, &handles, managed);
+            }
+        } else {
+            found
+                .errors
+                .extend(super::validate::validate_node_security_groups(n, provider));
+            let mut handles = Vec::with_capacity(spec.security_groups.len());
+            for (i, r) in spec.security_groups.iter().enumerate() {
+                match index.resolve_ref(format!("spec.securityGroups[{i}]"), r) {
+                    Ok(h) => handles.push(h),
+                    Err(u) if r.name.is_some() => found.unresolved.push(u),
+                    Err(_) => {}
+                }
+            }
+            if let Some(intent) = intent
+                && found.is_empty()
+            {
+                let (expansion, keep) = select(&spec.node_selector, spec.port_selection);
+                // Every selected port, as a PortSecurityGroups of it would
+                // say: two objects wanting different groups of one port
+                // are the planner's conflict, as between port objects.
+                for port in &expansion.ports {
+                    desired.ports.push(DesiredPortGroups {
+                        intent: intent.clone(),
+                        port_id: port.clone(),
+                        groups: handles.clone(),
+                    });
+                }
+                // Ports whose Node stopped matching lose the groups; those
+                // of Nodes that are gone, or did not resolve, are left.
+                let gone: BTreeSet<String> = managed
+                    .difference(&expansion.ports)
+                    .filter(|p| node_ports.contains(*p) && !keep.contains(*p))
+                    .cloned()
+                    .collect();
+                release(&mut desired, &intent, &handles, gone);
+                node_selections.insert(key.clone(), expansion);
             }
         }
         if !found.is_empty() {
@@ -676,5 +946,30 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
         desired,
         problems,
         objects,
+        node_selections,
+    }
+}
+
+/// The ports a `NodeSecurityGroups` gave its groups and now lets go (all
+/// of them when it is deleted with `Delete`, else those whose Node no
+/// longer matches): per group, the planner's "remove what I added".
+fn release(
+    desired: &mut DesiredState,
+    intent: &crate::model::Intent,
+    groups: &[GroupHandle],
+    ports: BTreeSet<String>,
+) {
+    if ports.is_empty() {
+        return;
+    }
+    for group in groups {
+        desired.memberships.push(DesiredMembership {
+            intent: intent.clone(),
+            group: group.clone(),
+            policy: MembershipPolicy::Additive,
+            ports: BTreeSet::new(),
+            managed_ports: ports.clone(),
+            current_members: BTreeSet::new(),
+        });
     }
 }

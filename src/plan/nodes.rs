@@ -108,6 +108,33 @@ pub fn expand(
     out
 }
 
+/// Every port (Huawei) or instance (Baidu) of the instances `sources` run
+/// on, whichever ports a selection would choose: what a Node still in the
+/// cluster holds, so a port of a Node that is gone is told from one whose
+/// Node stopped matching.
+pub fn instance_port_ids<'a>(
+    provider: ProviderKind,
+    sources: impl IntoIterator<Item = &'a PortSource>,
+    cloud: &InstancePorts,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for source in sources {
+        let Ok(instance) = &source.instance else {
+            continue;
+        };
+        let Some(ports) = cloud.get(instance) else {
+            continue;
+        };
+        match provider {
+            ProviderKind::Baidu => {
+                out.insert(instance.clone());
+            }
+            ProviderKind::Huawei => out.extend(ports.iter().map(|p| p.id.clone())),
+        }
+    }
+    out
+}
+
 fn ports_of(
     provider: ProviderKind,
     source: &PortSource,

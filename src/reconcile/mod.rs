@@ -4,11 +4,13 @@
 //! written before the whole desired state has been read and planned.
 
 mod execute;
+mod instances;
 mod observe;
 mod scope;
 mod session;
 
 pub use execute::{ExecEvent, ExecuteReport, StepError, StepResult, execute, execute_while};
+pub use instances::Instances;
 pub use observe::{Observation, Refreshed, Touched, observe, refresh};
 pub use scope::touched;
 pub use session::{Planned, Scope, Session};

@@ -4,5 +4,6 @@ mod bad_manifests;
 mod credentials_exitcodes;
 mod examples;
 mod local_state_json;
+mod node_selectors;
 mod untrusted_text;
 mod withheld_conflicts;

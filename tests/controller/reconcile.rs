@@ -173,6 +173,8 @@ fn context_with(
         groups,
         ports: store_of(Vec::<PortSecurityGroups>::new()).0,
         memberships: store_of(Vec::<SecurityGroupMembership>::new()).0,
+        node_groups: store_of(Vec::<secgroup_controller::crd::NodeSecurityGroups>::new()).0,
+        nodes: store_of(Vec::<k8s_openapi::api::core::v1::Node>::new()).0,
     };
     let settings = Settings {
         plan_options: PlanOptions::default(),

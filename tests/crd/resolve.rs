@@ -3,10 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use secgroup_controller::crd::resolve::{
-    AccountSettings, Resolution, UnresolvedReason, account_settings, owner_uid, provider_of,
-    resolve,
+    AccountSettings, Objects, Resolution, UnresolvedReason, account_settings, node_instances,
+    owner_uid, provider_of, resolve, resolve_objects,
 };
 use secgroup_controller::crd::{
     CloudAccount, CloudAccountSpec, DeletionPolicy, GroupRef, LocalObjectRef, MembershipPolicySpec,
@@ -14,10 +16,14 @@ use secgroup_controller::crd::{
     SecurityGroupMembership, SecurityGroupMembershipSpec, SecurityGroupMembershipStatus,
     SecurityGroupSpec, SecurityGroupStatus,
 };
+use secgroup_controller::crd::{
+    NodeSecurityGroups, NodeSecurityGroupsSpec, NodeSecurityGroupsStatus, PortSelection,
+};
 use secgroup_controller::model::{
     DesiredGroup, GroupDeletion, GroupHandle, MembershipPolicy, Mode, ObjectKey, ProviderKind,
     Remote, UnmanagedFields,
 };
+use secgroup_controller::plan::nodes::{InstancePort, InstancePorts};
 
 const NS: &str = "prod";
 
@@ -855,18 +861,231 @@ fn account_settings_carry_no_secrets() {
     );
 }
 
-/// A membership selecting Nodes is left out until its Nodes are expanded
-/// into ports: planned with no ports, an Exclusive one would empty its
-/// group.
-#[test]
-fn a_node_selector_membership_changes_nothing_yet() {
+fn node(name: &str, pool: &str, provider_id: Option<&str>, ip: &str) -> Node {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"pool": pool}},
+        "spec": {"providerID": provider_id},
+        "status": {"addresses": [{"type": "InternalIP", "address": ip}]}
+    }))
+    .expect("a Node")
+}
+
+fn server(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+fn instance_port(id: &str, ip: &str) -> InstancePort {
+    InstancePort {
+        id: id.into(),
+        addresses: vec![ip.into()],
+    }
+}
+
+/// Nodes n1, n2 (pool a, resolvable), n3 (pool b), n4 (pool a, no
+/// providerID yet), n5 (pool a, no port holds its address); servers 1-3
+/// and 5 exist.
+fn cluster() -> (Vec<Node>, InstancePorts) {
+    let pid = |n: u32| format!("huaweicloud://{}", server(n));
+    let nodes = vec![
+        node("n1", "a", Some(&pid(1)), "10.0.0.1"),
+        node("n2", "a", Some(&pid(2)), "10.0.0.2"),
+        node("n3", "b", Some(&pid(3)), "10.0.0.3"),
+        node("n4", "a", None, "10.0.0.4"),
+        node("n5", "a", Some(&pid(5)), "10.0.0.5"),
+    ];
+    let cloud = InstancePorts::from([
+        (
+            server(1),
+            vec![
+                instance_port("p-1", "10.0.0.1"),
+                instance_port("p-1b", "10.1.0.1"),
+            ],
+        ),
+        (server(2), vec![instance_port("p-2", "10.0.0.2")]),
+        (server(3), vec![instance_port("p-3", "10.0.0.3")]),
+        (server(5), vec![instance_port("p-5", "10.9.9.9")]),
+    ]);
+    (nodes, cloud)
+}
+
+fn pool(name: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(BTreeMap::from([("pool".to_string(), name.to_string())])),
+        ..LabelSelector::default()
+    }
+}
+
+fn by_nodes(policy: MembershipPolicySpec, managed: &[&str]) -> SecurityGroupMembership {
     let mut m = sgm_by_id("by-nodes", "acct", "sg-1", &[]);
-    m.spec.policy = MembershipPolicySpec::Exclusive;
-    m.spec.node_selector = Some(Default::default());
-    let r = run(&[], NO_PORTS, &[m]);
-    assert!(r.desired.memberships.is_empty(), "{:#?}", r.desired);
-    let problems = &r.problems[&key("SecurityGroupMembership", "by-nodes")];
-    assert_eq!(problems.errors.len(), 1, "{problems:#?}");
-    assert_eq!(problems.errors[0].field, "spec.nodeSelector");
-    assert!(problems.errors[0].message.contains("changes nothing"));
+    m.spec.policy = policy;
+    m.spec.node_selector = Some(pool("a"));
+    m.status = Some(SecurityGroupMembershipStatus {
+        managed_ports: managed.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    });
+    m
+}
+
+fn resolve_with_nodes(
+    memberships: &[&SecurityGroupMembership],
+    node_groups: &[&NodeSecurityGroups],
+) -> (Resolution, BTreeSet<String>) {
+    let (nodes, cloud) = cluster();
+    let account = huawei();
+    let objects = Objects {
+        memberships: memberships.to_vec(),
+        node_groups: node_groups.to_vec(),
+        nodes: nodes.iter().collect(),
+        instances: Some(&cloud),
+        ..Objects::default()
+    };
+    (
+        resolve_objects(&account, &objects),
+        node_instances(&account, &objects),
+    )
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// A membership's node selector stands for the port holding each matching
+/// Node's InternalIP; Nodes that resolve to none are reported and add
+/// nothing.
+#[test]
+fn a_node_selector_expands_into_the_matching_nodes_ports() {
+    let m = by_nodes(MembershipPolicySpec::Additive, &[]);
+    let (r, read) = resolve_with_nodes(&[&m], &[]);
+    assert!(r.problems.is_empty(), "{:#?}", r.problems);
+    // Every Node's instance is read (not only the matching ones'), so a
+    // Node that stops matching is told from one that is gone.
+    assert_eq!(read, set(&[&server(1), &server(2), &server(3), &server(5)]));
+    let [d] = r.desired.memberships.as_slice() else {
+        panic!("{:#?}", r.desired.memberships)
+    };
+    assert_eq!(d.ports, set(&["p-1", "p-2"]));
+    let e = &r.node_selections[&key("SecurityGroupMembership", "by-nodes")];
+    assert_eq!(e.matched, 4);
+    let unresolved: Vec<(&str, &str)> = e
+        .unresolved
+        .iter()
+        .map(|u| (u.name.as_str(), u.reason.as_str()))
+        .collect();
+    assert_eq!(
+        unresolved,
+        [
+            ("n4", "the node has no spec.providerID yet"),
+            (
+                "n5",
+                &*format!("no port of server {} holds 10.0.0.5", server(5))
+            ),
+        ]
+    );
+    // Without the cloud's answer every matching Node is unresolved: no
+    // port, never an emptied group.
+    let account = huawei();
+    let (nodes, _) = cluster();
+    let objects = Objects {
+        memberships: vec![&m],
+        nodes: nodes.iter().collect(),
+        ..Objects::default()
+    };
+    let blind = resolve_objects(&account, &objects);
+    assert!(blind.desired.memberships[0].ports.is_empty());
+    assert!(blind.desired.memberships[0].managed_ports.is_empty());
+}
+
+/// A port whose Node stopped matching leaves (it stays managed until it
+/// has); a port of a Node that is gone is forgotten, not removed; a port
+/// of a matching Node that does not resolve is left as it is.
+#[test]
+fn nodes_that_stop_matching_leave_and_nodes_that_are_gone_are_left_alone() {
+    let m = by_nodes(
+        MembershipPolicySpec::Additive,
+        &["p-1", "p-2", "p-3", "p-5", "p-gone"],
+    );
+    let (r, _) = resolve_with_nodes(&[&m], &[]);
+    let d = &r.desired.memberships[0];
+    assert_eq!(d.ports, set(&["p-1", "p-2"]));
+    assert_eq!(
+        d.managed_ports,
+        set(&["p-1", "p-2", "p-3"]),
+        "p-3 leaves; p-gone's Node is gone, p-5's Node is unresolved"
+    );
+    // Exclusive keeps what it had added to an unresolved Node's server.
+    let x = by_nodes(MembershipPolicySpec::Exclusive, &["p-1", "p-5"]);
+    let (r, _) = resolve_with_nodes(&[&x], &[]);
+    assert_eq!(r.desired.memberships[0].ports, set(&["p-1", "p-2", "p-5"]));
+    assert_eq!(r.desired.memberships[0].policy, MembershipPolicy::Exclusive);
+}
+
+fn nodesg(name: &str, managed: &[&str]) -> NodeSecurityGroups {
+    let mut n = NodeSecurityGroups::new(
+        name,
+        NodeSecurityGroupsSpec {
+            account_ref: LocalObjectRef::new("acct"),
+            node_selector: pool("a"),
+            port_selection: PortSelection::All,
+            security_groups: vec![GroupRef::by_id("sg-1"), GroupRef::by_id("sg-2")],
+            deletion_policy: DeletionPolicy::Retain,
+        },
+    );
+    n.metadata.namespace = Some(NS.into());
+    n.status = Some(NodeSecurityGroupsStatus {
+        managed_ports: managed.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    });
+    n
+}
+
+/// Every selected port gets the ordered groups, as a PortSecurityGroups
+/// of it would; ports whose Node stopped matching lose them.
+#[test]
+fn node_security_groups_give_every_selected_port_its_groups() {
+    let n = nodesg("pool-a", &["p-1", "p-3", "p-gone"]);
+    let (r, _) = resolve_with_nodes(&[], &[&n]);
+    assert!(r.problems.is_empty(), "{:#?}", r.problems);
+    let owner = key("NodeSecurityGroups", "pool-a");
+    let ports: Vec<(&str, Vec<GroupHandle>)> = r
+        .desired
+        .ports
+        .iter()
+        .map(|p| {
+            assert_eq!(p.intent.owner, owner);
+            (p.port_id.as_str(), p.groups.clone())
+        })
+        .collect();
+    let groups = vec![
+        GroupHandle::Existing("sg-1".into()),
+        GroupHandle::Existing("sg-2".into()),
+    ];
+    assert_eq!(
+        ports,
+        [
+            ("p-1", groups.clone()),
+            ("p-1b", groups.clone()),
+            ("p-2", groups.clone()),
+            ("p-5", groups.clone())
+        ],
+        "All: every port of each matching Node's server"
+    );
+    let released: Vec<(&GroupHandle, &BTreeSet<String>, MembershipPolicy)> = r
+        .desired
+        .memberships
+        .iter()
+        .map(|m| (&m.group, &m.managed_ports, m.policy))
+        .collect();
+    let p3 = set(&["p-3"]);
+    assert_eq!(
+        released,
+        [
+            (&groups[0], &p3, MembershipPolicy::Additive),
+            (&groups[1], &p3, MembershipPolicy::Additive)
+        ],
+        "p-3's Node moved to pool b; p-gone's Node is gone"
+    );
+    assert!(r.desired.memberships.iter().all(|m| m.ports.is_empty()));
+    assert_eq!(r.node_selections[&owner].ports.len(), 4);
 }

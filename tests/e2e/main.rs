@@ -4,5 +4,6 @@ mod cluster;
 mod controller;
 mod emulator_api;
 mod fencing;
+mod nodes;
 mod reconcile_core;
 mod sim;

@@ -40,11 +40,15 @@ use kube::{Resource, ResourceExt};
 use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudProvider, WriteGate};
-use crate::crd::resolve::{Objects, Resolution, resolve_objects};
-use crate::crd::{CloudAccount, PortSecurityGroups, SecurityGroup, SecurityGroupMembership};
+use crate::crd::resolve::{Objects, Resolution, node_instances, resolve_objects, selects_nodes};
+use crate::crd::{
+    CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+};
 use crate::model::{DesiredState, Mode, ObjectKey};
 use crate::plan::PlanOptions;
-use crate::reconcile::{ExecuteReport, PrepareError, Scope, Session};
+use crate::plan::nodes::InstancePorts;
+use crate::reconcile::{ExecuteReport, Instances, PrepareError, Scope, Session};
+use k8s_openapi::api::core::v1::Node;
 
 pub use error::CycleError;
 
@@ -64,6 +68,10 @@ pub struct Snapshot {
     pub groups: Vec<Arc<SecurityGroup>>,
     pub ports: Vec<Arc<PortSecurityGroups>>,
     pub memberships: Vec<Arc<SecurityGroupMembership>>,
+    pub node_groups: Vec<Arc<NodeSecurityGroups>>,
+    /// The cluster's Nodes, when an object of the namespace selects
+    /// Nodes (else none).
+    pub nodes: Vec<Arc<Node>>,
 }
 
 impl Snapshot {
@@ -85,15 +93,47 @@ impl Snapshot {
                 .filter(|o| mine(o.namespace()))
                 .collect(),
             account,
+            node_groups: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
-    /// The objects resolution reads.
+    /// With the namespace's `NodeSecurityGroups` among `node_groups`, and
+    /// the cluster's Nodes (only taken when something selects Nodes).
+    pub fn with_nodes(
+        mut self,
+        node_groups: Vec<Arc<NodeSecurityGroups>>,
+        nodes: impl FnOnce() -> Vec<Arc<Node>>,
+    ) -> Self {
+        let namespace = self.account.namespace();
+        self.node_groups = node_groups
+            .into_iter()
+            .filter(|o| o.namespace() == namespace)
+            .collect();
+        if selects_nodes(&self.objects()) {
+            self.nodes = nodes();
+        }
+        self
+    }
+
+    /// The objects resolution reads (no cloud instances: see
+    /// [`Objects::instances`]).
     pub fn objects(&self) -> Objects<'_> {
         Objects {
             groups: self.groups.iter().map(AsRef::as_ref).collect(),
             ports: self.ports.iter().map(AsRef::as_ref).collect(),
             memberships: self.memberships.iter().map(AsRef::as_ref).collect(),
+            node_groups: self.node_groups.iter().map(AsRef::as_ref).collect(),
+            nodes: self.nodes.iter().map(AsRef::as_ref).collect(),
+            instances: None,
+        }
+    }
+
+    /// [`Self::objects`] with what the cloud has of the Nodes' instances.
+    fn objects_with<'a>(&'a self, instances: &'a InstancePorts) -> Objects<'a> {
+        Objects {
+            instances: Some(instances),
+            ..self.objects()
         }
     }
 
@@ -108,18 +148,50 @@ impl Snapshot {
             .memberships
             .iter()
             .map(|o| (key_of(o.as_ref()), &o.metadata));
-        groups.chain(ports).chain(memberships)
+        let node_groups = self
+            .node_groups
+            .iter()
+            .map(|o| (key_of(o.as_ref()), &o.metadata));
+        groups.chain(ports).chain(memberships).chain(node_groups)
     }
 
     /// What a user can change of each object that a cycle reads: its spec
     /// (via the generation), annotations (paused, observe, mass-change),
     /// whether it is being deleted, and whether it carries the finalizer.
     /// Not status or labels: status is the controller's own bookkeeping.
+    ///
+    /// And each Node a selector of the namespace matches (what of it
+    /// resolution reads, `Node//name`): a Node that starts or stops
+    /// matching, or whose instance or address changed, makes a cycle.
+    /// Its objects' inputs stay as they were, so the cycle reads only
+    /// what is new (the ports of new Nodes), not every port of the
+    /// selector again.
     pub fn inputs(&self) -> Inputs {
-        std::iter::once((key_of(self.account.as_ref()), self.account.meta()))
-            .chain(self.members())
-            .map(|(key, meta)| (key, input_of(meta)))
-            .collect()
+        let mut inputs: Inputs =
+            std::iter::once((key_of(self.account.as_ref()), self.account.meta()))
+                .chain(self.members())
+                .map(|(key, meta)| (key, input_of(meta)))
+                .collect();
+        let selectors: Vec<_> = self
+            .memberships
+            .iter()
+            .filter_map(|m| m.spec.node_selector.as_ref())
+            .chain(self.node_groups.iter().map(|n| &n.spec.node_selector))
+            .collect();
+        let no_labels = std::collections::BTreeMap::new();
+        for node in &self.nodes {
+            let labels = node.metadata.labels.as_ref().unwrap_or(&no_labels);
+            if selectors
+                .iter()
+                .any(|s| crate::crd::selector::matches(s, labels))
+            {
+                inputs.insert(
+                    ObjectKey::new("Node", "", &node.name_any()),
+                    super::nodes::node_input(node),
+                );
+            }
+        }
+        inputs
     }
 }
 
@@ -147,6 +219,8 @@ pub struct Memory {
     kept: Option<Kept>,
     /// What the cycles know of the cloud.
     session: Session,
+    /// What they know of the Nodes' cloud instances.
+    instances: Instances,
     /// Cycles in a row that needed a retry (the backoff's attempt).
     retries: u32,
     /// This account's share (0..1) of the resync jitter.
@@ -165,6 +239,7 @@ impl Memory {
         Self {
             kept: None,
             session: Session::new(),
+            instances: Instances::new(),
             retries: 0,
             jitter,
         }
@@ -322,8 +397,11 @@ async fn cycle(
 ) -> CycleResult {
     let account = key_of(snapshot.account.as_ref());
 
-    // 2. Validate.
-    let mut resolution = resolve_objects(&snapshot.account, &snapshot.objects());
+    // 2. Validate (node selectors against the instances known so far).
+    let mut resolution = resolve_objects(
+        &snapshot.account,
+        &snapshot.objects_with(memory.instances.known()),
+    );
     let objects: Vec<ObjectKey> = resolution
         .objects
         .iter()
@@ -343,11 +421,6 @@ async fn cycle(
         };
         return fail(e, None);
     }
-    // The desired state moves on to planning; what stays behind (each
-    // object's problems) is what the verdicts read.
-    let provider = resolution.desired.provider;
-    let mut desired = std::mem::replace(&mut resolution.desired, DesiredState::new(provider));
-    hold_unadmitted(&mut desired, &admitted(snapshot));
 
     // 3. Connect.
     let provider = match connect(deps, &snapshot.account).await {
@@ -361,8 +434,33 @@ async fn cycle(
         }
     };
 
-    // 4. Observe (everything, or what changed on top of what is known),
-    // and 5. plan.
+    // 4. Observe: the instances of new Nodes first, in the cloud's
+    // batches (all of them at a full read), so node selectors stand for
+    // their ports; then everything, or what changed on top of what is
+    // known, and 5. plan.
+    let wanted = node_instances(&snapshot.account, &snapshot.objects());
+    if !wanted.is_empty() || !memory.instances.known().is_empty() {
+        let full = matches!(scope, Scope::Full(_));
+        match memory
+            .instances
+            .read(provider.as_ref(), &wanted, full)
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => {
+                resolution = resolve_objects(
+                    &snapshot.account,
+                    &snapshot.objects_with(memory.instances.known()),
+                );
+            }
+            Err(e) => return fail(CycleError::Observe(e), Some(&resolution)),
+        }
+    }
+    // The desired state moves on to planning; what stays behind (each
+    // object's problems) is what the verdicts read.
+    let kind = resolution.desired.provider;
+    let mut desired = std::mem::replace(&mut resolution.desired, DesiredState::new(kind));
+    hold_unadmitted(&mut desired, &admitted(snapshot));
     let planned = match memory
         .session
         .prepare(provider.as_ref(), desired, scope, deps.plan_options)
@@ -597,6 +695,58 @@ mod tests {
         }));
         let other_account = Snapshot::of(account(2), vec![], vec![psg("a", "prod", false)], vec![]);
         assert_ne!(other_account.inputs(), base.inputs());
+    }
+
+    fn node(name: &str, pool: &str) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": name, "labels": {"pool": pool}},
+                "spec": {"providerID": "huaweicloud://7d3a1f2c-9b4e-4c6d-8e0f-1a2b3c4d5e6f"}
+            }))
+            .expect("a Node"),
+        )
+    }
+
+    fn selecting(pool: &str) -> Arc<SecurityGroupMembership> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "secgroup.io/v1alpha1",
+                "kind": "SecurityGroupMembership",
+                "metadata": {"name": "by-nodes", "namespace": "prod", "generation": 1},
+                "spec": {"accountRef": {"name": "acct"}, "securityGroupId": "sg-1",
+                         "nodeSelector": {"matchLabels": {"pool": pool}}}
+            }))
+            .expect("a membership"),
+        )
+    }
+
+    #[test]
+    fn matching_nodes_are_inputs_and_other_nodes_are_not() {
+        let snapshot = |nodes: Vec<Arc<Node>>, selector: Option<&str>| {
+            Snapshot::of(
+                account(1),
+                vec![],
+                vec![],
+                selector.map(selecting).into_iter().collect(),
+            )
+            .with_nodes(vec![], || nodes)
+        };
+        let base = snapshot(vec![node("a1", "a"), node("b1", "b")], Some("a"));
+        let node_key = |name: &str| ObjectKey::new("Node", "", name);
+        assert!(base.inputs().contains_key(&node_key("a1")));
+        assert!(!base.inputs().contains_key(&node_key("b1")));
+        // A Node of another pool changing does not make a cycle; one
+        // joining the selection does; its membership's own input stays.
+        let other = snapshot(vec![node("a1", "a"), node("b1", "c")], Some("a"));
+        assert_eq!(other.inputs(), base.inputs());
+        let joined = snapshot(vec![node("a1", "a"), node("b1", "a")], Some("a"));
+        assert_ne!(joined.inputs(), base.inputs());
+        let membership = ObjectKey::new("SecurityGroupMembership", "prod", "by-nodes");
+        assert_eq!(joined.inputs()[&membership], base.inputs()[&membership]);
+        // Without a selector the Nodes are not even taken.
+        assert!(snapshot(vec![node("a1", "a")], None).nodes.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

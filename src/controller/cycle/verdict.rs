@@ -25,8 +25,22 @@ use crate::plan::{ObjectReport, PlanOutcome, Withheld};
 use crate::reconcile::{ExecuteReport, Observation, StepError, StepResult};
 
 use crate::controller::outcome::{
-    ChangeCounts, CycleResult, Facts, Interner, ObjectOutcome, Reason, Verdict,
+    ChangeCounts, CycleResult, Facts, Interner, NodeFacts, ObjectOutcome, Reason, Verdict,
 };
+use crate::plan::nodes::Expansion;
+
+/// What a status shows of a node selector's expansion.
+fn node_facts(e: &Expansion) -> NodeFacts {
+    NodeFacts {
+        matched: to_u32(e.matched),
+        resolved: to_u32(e.ports.len()),
+        unresolved: e
+            .unresolved
+            .iter()
+            .map(|u| (u.name.clone(), u.reason.clone()))
+            .collect(),
+    }
+}
 
 use super::error::field_messages;
 
@@ -359,6 +373,38 @@ fn object_outcome(
         o.facts = Facts::Membership {
             group_id: id_of(&m.group),
             managed_ports: managed.into_iter().collect(),
+            nodes: d.resolution.node_selections.get(key).map(node_facts),
+        };
+    }
+    if key.kind == "NodeSecurityGroups"
+        && let Some(expansion) = d.resolution.node_selections.get(key)
+    {
+        // Its ports all want the same groups; its releases name them too.
+        let handles = index
+            .ports
+            .get(key)
+            .map(|p| p.groups.clone())
+            .or_else(|| {
+                let groups: Vec<GroupHandle> = d
+                    .desired
+                    .memberships
+                    .iter()
+                    .filter(|m| m.intent.owner == *key)
+                    .map(|m| m.group.clone())
+                    .collect();
+                (!groups.is_empty()).then_some(groups)
+            })
+            .unwrap_or_default();
+        let wanted = interner.ids(handles.iter().filter_map(|h| group_id(h, created)));
+        let mut managed: BTreeSet<String> = expansion.ports.clone();
+        if !converged && let Some(m) = index.memberships.get(key) {
+            // Ports whose release is not confirmed yet stay tracked.
+            managed.extend(m.managed_ports.iter().cloned());
+        }
+        o.facts = Facts::NodeGroups {
+            wanted,
+            managed_ports: managed.into_iter().collect(),
+            nodes: node_facts(expansion),
         };
     }
 
@@ -502,6 +548,7 @@ mod tests {
             desired: desired.clone(),
             problems: r.problems.iter().map(|p| (key("p"), p.clone())).collect(),
             objects: [account.clone(), key("p")].into(),
+            node_selections: Default::default(),
         };
         let observation = Observation {
             observed: ObservedState {
@@ -780,6 +827,7 @@ mod tests {
             desired: desired.clone(),
             problems: BTreeMap::new(),
             objects: [account.clone(), web.clone()].into(),
+            node_selections: Default::default(),
         };
         let derive_with = |observation: &Observation| {
             derive(&Derivation {

@@ -39,7 +39,8 @@
 //!   when anything outside `metadata` and `status` changes),
 //!   `creationTimestamp`; the namespace comes from the URL.
 //! - Status subresource: writes to `/status` change only `status`, other
-//!   writes never change it; create drops any `status`.
+//!   writes never change it; create drops any `status` (but a Node's, as
+//!   the API server keeps what a registering kubelet sends).
 //! - Patches: JSON merge patch; strategic merge patch approximated as merge
 //!   patch; JSON patch (RFC 6902) where `test` of a missing path against
 //!   null passes, as on a real API server; server-side apply approximated
@@ -678,7 +679,12 @@ fn create(shared: &Shared, t: &Target, mut obj: Value) -> ApiResult {
     m.insert("creationTimestamp".into(), json!(now()));
     m.remove("deletionTimestamp");
     if let Some(o) = obj.as_object_mut() {
-        o.remove("status");
+        // As the API server's Node strategy: a kubelet registers its Node
+        // with its status (addresses) in the create; every other kind's
+        // create drops status.
+        if !(t.group.is_empty() && t.plural == "nodes") {
+            o.remove("status");
+        }
         o.entry("apiVersion").or_insert(json!(t.api_version()));
     }
     if let Some(kind) = obj["kind"].as_str() {
