@@ -290,7 +290,7 @@ async fn report_one<K: Managed>(
                     None,
                 ),
             );
-            refused_outcome.planned = outcome.planned.clone();
+            refused_outcome.planned = outcome.planned;
             &refused_outcome
         }
         // Being deleted before it was ever admitted: nothing of it to

@@ -127,7 +127,7 @@ pub fn events(
     drift: bool,
 ) -> Vec<EventSpec> {
     let mut out = Vec::new();
-    let n = |kinds: &[&str]| -> u32 { kinds.iter().filter_map(|k| outcome.applied.get(*k)).sum() };
+    let n = |kinds: &[&str]| -> u32 { kinds.iter().filter_map(|k| outcome.applied.get(k)).sum() };
     if n(&["createGroup"]) > 0 {
         let id = outcome.facts.group_id().unwrap_or_default();
         out.push(normal(
@@ -243,7 +243,7 @@ mod tests {
         ObjectOutcome {
             key: ObjectKey::new("SecurityGroup", "prod", "web"),
             verdict,
-            planned: counts.clone(),
+            planned: counts,
             applied: counts,
             facts: Facts::Group {
                 group_id: Some("sg-1".into()),

@@ -119,7 +119,7 @@ pub fn derive(d: &Derivation<'_>) -> CycleResult {
             .collect(),
     };
     result.account.verdict = account_verdict(&result);
-    result.account.planned = result.plan_summary.clone();
+    result.account.planned = result.plan_summary;
     result
 }
 
@@ -424,7 +424,7 @@ fn object_outcome(
             .join("; ");
         Verdict::stalled(Reason::Conflict, list)
     } else if let Some(w) = &report.withheld {
-        withheld_verdict(w, &report)
+        withheld_verdict(w, report)
     } else if skipped && d.fenced {
         Verdict::waiting(
             Reason::NotLeader,
