@@ -31,30 +31,18 @@ use kube::runtime::reflector::Store;
 
 use crate::crd::{CloudAccount, NodeSecurityGroups, SecurityGroup, SecurityGroupMembership};
 
-use super::objects::Managed;
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use super::objects::{Managed, slim};
 
 /// Cut `node` to what resolution reads (see the module docs).
 pub fn slim_node(node: &mut Node) {
-    let meta = &mut node.metadata;
-    meta.managed_fields = None;
-    meta.owner_references = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
+    slim(node);
+    node.metadata.owner_references = None;
     let provider_id = node.spec.as_ref().and_then(|s| s.provider_id.clone());
     node.spec = Some(NodeSpec {
         provider_id,
         ..NodeSpec::default()
     });
-    let addresses: Vec<_> = node
-        .status
-        .as_ref()
-        .and_then(|s| s.addresses.as_ref())
-        .into_iter()
-        .flatten()
-        .filter(|a| a.type_ == "InternalIP")
+    let addresses: Vec<_> = crate::crd::nodes::internal_addresses(node)
         .cloned()
         .collect();
     node.status = Some(NodeStatus {
@@ -160,6 +148,7 @@ pub fn watch_nodes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::objects::LAST_APPLIED;
 
     fn node(conditions: &str) -> Node {
         serde_json::from_value(serde_json::json!({

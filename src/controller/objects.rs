@@ -298,3 +298,14 @@ pub async fn patch_status<K: Managed>(
     .await
     .map(|_| ())
 }
+
+/// Drop what the controller never reads before an object is stored:
+/// managed fields, and the copy of the whole object that `kubectl apply`
+/// keeps in an annotation. In a real cluster they are often most of an
+/// object's size; the stores hold every object of their kinds.
+pub fn slim<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+    obj.annotations_mut().remove(LAST_APPLIED);
+}
+
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";

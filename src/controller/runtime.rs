@@ -45,7 +45,7 @@ use super::http::{self, Readiness};
 use super::leader::{Fence, LeaderElector};
 use super::metrics::Metrics;
 use super::nodes::{Selectors, watch_nodes};
-use super::objects::Managed;
+use super::objects::{Managed, slim};
 
 /// A hash of what a user can change: spec (generation), labels,
 /// annotations, finalizers and deletion. Status-only writes hash the same.
@@ -135,17 +135,6 @@ fn objects_of_gone_account<K: Managed>(
         }))
     }
 }
-
-/// Drop what the controller never reads before an object is stored:
-/// managed fields, and the copy of the whole object that `kubectl apply`
-/// keeps in an annotation. In a real cluster they are often most of an
-/// object's size; the store holds every object of four kinds.
-fn slim<K: Managed>(obj: &mut K) {
-    obj.managed_fields_mut().clear();
-    obj.annotations_mut().remove(LAST_APPLIED);
-}
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 struct Shared<K: Managed> {
     store: Store<K>,
@@ -527,6 +516,7 @@ pub async fn run_with_providers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::objects::LAST_APPLIED;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
     #[test]

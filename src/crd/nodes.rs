@@ -167,6 +167,19 @@ impl Identity {
     }
 }
 
+/// The Node's `InternalIP` entries of `status.addresses`: what tells its
+/// port among its server's.
+pub fn internal_addresses(
+    node: &Node,
+) -> impl Iterator<Item = &k8s_openapi::api::core::v1::NodeAddress> {
+    node.status
+        .as_ref()
+        .and_then(|s| s.addresses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|a| a.type_ == "InternalIP")
+}
+
 /// `node` as a port source: its name, its instance (or why not known),
 /// and its `InternalIP` addresses from `status.addresses`.
 pub fn source_of(
@@ -174,13 +187,7 @@ pub fn source_of(
     provider: ProviderKind,
     node: &Node,
 ) -> crate::plan::nodes::PortSource {
-    let addresses = node
-        .status
-        .as_ref()
-        .and_then(|s| s.addresses.as_ref())
-        .into_iter()
-        .flatten()
-        .filter(|a| a.type_ == "InternalIP")
+    let addresses = internal_addresses(node)
         .map(|a| a.address.trim().to_string())
         .filter(|a| !a.is_empty())
         .collect();
