@@ -299,17 +299,7 @@ impl Facts {
 }
 
 /// The operation kinds the planner reports, as statuses name them.
-const OPERATION_KINDS: [&str; 9] = [
-    "createGroup",
-    "updateGroup",
-    "deleteGroup",
-    "createRules",
-    "deleteRule",
-    "addPortGroups",
-    "removePortGroups",
-    "attachPorts",
-    "detachPorts",
-];
+const OPERATION_KINDS: [&str; 9] = crate::model::Operation::KINDS;
 
 /// Counts of changes by operation kind (`createRules`, `attachPorts`, ...),
 /// in a fixed array: every object's outcome has two, and a map each was
@@ -320,11 +310,6 @@ pub struct ChangeCounts([u32; OPERATION_KINDS.len()]);
 impl ChangeCounts {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The static name of `kind` if it is an operation kind.
-    pub fn kind(kind: &str) -> Option<&'static str> {
-        OPERATION_KINDS.iter().copied().find(|k| *k == kind)
     }
 
     fn slot(kind: &str) -> Option<usize> {
@@ -365,8 +350,9 @@ impl ChangeCounts {
     }
 }
 
-impl FromIterator<(&'static str, u32)> for ChangeCounts {
-    fn from_iter<I: IntoIterator<Item = (&'static str, u32)>>(iter: I) -> Self {
+/// A kind that is not an operation kind is not counted.
+impl<'a> FromIterator<(&'a str, u32)> for ChangeCounts {
+    fn from_iter<I: IntoIterator<Item = (&'a str, u32)>>(iter: I) -> Self {
         let mut counts = Self::new();
         for (kind, n) in iter {
             counts.add(kind, n);

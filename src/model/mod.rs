@@ -419,6 +419,19 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every [`Operation::kind`], in plan order.
+    pub const KINDS: [&'static str; 9] = [
+        "createGroup",
+        "updateGroup",
+        "deleteGroup",
+        "createRules",
+        "deleteRule",
+        "addPortGroups",
+        "removePortGroups",
+        "attachPorts",
+        "detachPorts",
+    ];
+
     /// A stable, short name for tables, metrics and plan summaries.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -287,7 +287,7 @@ fn group_id<'a>(
 fn counts(changes: &BTreeMap<String, usize>) -> ChangeCounts {
     changes
         .iter()
-        .filter_map(|(k, v)| Some((ChangeCounts::kind(k)?, to_u32(*v))))
+        .map(|(k, v)| (k.as_str(), to_u32(*v)))
         .collect()
 }
 

@@ -31,17 +31,8 @@ pub struct FakeCloud {
     pub state: Mutex<CloudState>,
 }
 
-const WRITES: [&str; 9] = [
-    "createGroup",
-    "updateGroup",
-    "deleteGroup",
-    "createRules",
-    "deleteRule",
-    "addPortGroups",
-    "removePortGroups",
-    "attachPorts",
-    "detachPorts",
-];
+/// Every write call, by the planner's operation kind.
+const WRITES: [&str; 9] = secgroup_controller::model::Operation::KINDS;
 
 fn err(code: &str, message: impl Into<String>) -> ApiErrorDetail {
     ApiErrorDetail {
