@@ -199,6 +199,7 @@ fn membership_scale() -> (DesiredState, ObservedState) {
                 ports: std::mem::take(&mut listed[g]),
                 managed_ports: std::mem::take(&mut managed[g]),
                 current_members: BTreeSet::new(),
+                selection: None,
             };
             m.managed_ports.extend(m.ports.iter().cloned());
             m

@@ -531,6 +531,7 @@ mod tests {
                 withheld: Some(Withheld::MassChange("would revoke 4 of 6 rules".into())),
                 conflicts: vec![],
                 warnings: vec!["rule 3 duplicates rule 1".into()],
+                held: vec![],
             },
         );
         reports.insert(

@@ -40,6 +40,9 @@ pub enum Reason {
     Conflict,
     /// The blast-radius guard holds the change back.
     MassChangeBlocked,
+    /// A port this object lets go would be left with no security group:
+    /// it keeps its groups until it holds another.
+    PortHeld,
     /// The planner refused the account's desired state as a whole.
     PlanFailed,
     /// A step failed without a cloud error behind it.
@@ -73,6 +76,7 @@ impl Reason {
             Reason::CredentialsInvalid => "CredentialsInvalid",
             Reason::Conflict => "Conflict",
             Reason::MassChangeBlocked => "MassChangeBlocked",
+            Reason::PortHeld => "PortHeld",
             Reason::PlanFailed => "PlanFailed",
             Reason::ApplyFailed => "ApplyFailed",
             Reason::KubernetesAPI => "KubernetesAPI",
@@ -500,6 +504,7 @@ mod tests {
         let cases = [
             (Reason::Synced, "Synced"),
             (Reason::MassChangeBlocked, "MassChangeBlocked"),
+            (Reason::PortHeld, "PortHeld"),
             (Reason::KubernetesAPI, "KubernetesAPI"),
             (Reason::Cloud(ErrorKind::Server), "ServerError"),
             (Reason::Cloud(ErrorKind::Throttled), "Throttled"),

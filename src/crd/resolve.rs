@@ -56,7 +56,7 @@ use uuid::Uuid;
 
 use crate::model::{
     DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredState, FieldError, GroupDeletion,
-    GroupHandle, MembershipPolicy, ObjectKey, ProviderKind, UnmanagedFields,
+    GroupHandle, MembershipPolicy, ObjectKey, ProviderKind, Selection, UnmanagedFields,
 };
 
 use super::nodes::{Identity, PortSelection, source_of};
@@ -701,6 +701,7 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
                             ports: BTreeSet::new(),
                             managed_ports: BTreeSet::from([p.spec.port_id.clone()]),
                             current_members: BTreeSet::new(),
+                            selection: None,
                         });
                     }
                 }
@@ -809,6 +810,7 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
                     ports: BTreeSet::new(),
                     managed_ports: undo,
                     current_members: BTreeSet::new(),
+                    selection: None,
                 });
             }
         } else {
@@ -828,31 +830,28 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
                 // A node selector stands for the ports its Nodes resolve
                 // to; Nodes that resolve to none add nothing.
                 let policy = membership_policy(spec.policy);
-                let (ports, managed) = match &spec.node_selector {
+                let (ports, managed, selection) = match &spec.node_selector {
                     Some(selector) => {
                         let (expansion, keep) =
                             select(selector, spec.port_selection.unwrap_or_default());
                         let mut ports = expansion.ports.clone();
                         node_selections.insert(key.clone(), expansion);
-                        // Ports of Nodes that are gone are forgotten, not
-                        // removed; those of unresolved Nodes stay as they
-                        // are (Exclusive keeps what it had added).
-                        let managed: BTreeSet<String> = managed
-                            .into_iter()
-                            .filter(|p| node_ports.contains(p) && !keep.contains(p))
-                            .collect();
+                        // Ports of Nodes that are gone are not touched:
+                        // Additive forgets them, Exclusive spares them
+                        // (still tracked, so a later cycle does not take
+                        // them for strays). Those of unresolved Nodes stay
+                        // as they are (Exclusive keeps what it had added).
+                        let (kept, left): (BTreeSet<String>, BTreeSet<String>) =
+                            managed.into_iter().partition(|p| node_ports.contains(p));
+                        let mut selection = Selection::default();
                         if policy == MembershipPolicy::Exclusive {
-                            ports.extend(
-                                m.status
-                                    .iter()
-                                    .flat_map(|s| s.managed_ports.iter())
-                                    .filter(|p| keep.contains(*p))
-                                    .cloned(),
-                            );
+                            ports.extend(kept.iter().filter(|p| keep.contains(*p)).cloned());
+                            selection.spared = left;
                         }
-                        (ports, managed)
+                        let managed = kept.into_iter().filter(|p| !keep.contains(p)).collect();
+                        (ports, managed, Some(selection))
                     }
-                    None => (spec.ports.iter().cloned().collect(), managed),
+                    None => (spec.ports.iter().cloned().collect(), managed, None),
                 };
                 desired.memberships.push(DesiredMembership {
                     intent,
@@ -861,6 +860,7 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
                     ports,
                     managed_ports: managed,
                     current_members: BTreeSet::new(),
+                    selection,
                 });
             }
         }
@@ -970,6 +970,7 @@ fn release(
             ports: BTreeSet::new(),
             managed_ports: ports.clone(),
             current_members: BTreeSet::new(),
+            selection: Some(Selection::default()),
         });
     }
 }

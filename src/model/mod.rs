@@ -282,6 +282,23 @@ pub struct DesiredMembership {
     /// group (the cloud is the only one who knows). Ports not in `ports`
     /// are removed.
     pub current_members: BTreeSet<String>,
+    /// Set when a label selector chose `ports` (a Node selector), not a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Selection>,
+}
+
+/// What a membership whose ports a selector chose adds to the rules: the
+/// cluster, not the spec, moves its ports, so
+/// - a port leaving it that would be left with no security group is held
+///   (it keeps its groups, the object says so and keeps tracking it)
+///   rather than the object refused as an invalid spec;
+/// - `Exclusive` leaves `spared` ports as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// `Exclusive` only: member ports of Nodes that are gone from the
+    /// cluster. Their instances are not touched: no vote either way.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub spared: BTreeSet<String>,
 }
 
 /// The desired state of one cloud account.

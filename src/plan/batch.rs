@@ -122,6 +122,7 @@ fn plan_port<'a>(
     if !removes.is_empty() && observed.len() - removes.len() + adds.len() == 0 {
         if warn {
             for o in union_owners(&removes) {
+                cx.hold(o, port);
                 cx.warn(
                     o,
                     format!("port {port} keeps its groups for now: the groups it should join are not available or their changes are withheld, and a port must keep at least one group"),

@@ -113,6 +113,15 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// A removal of `port` this object wants that waits, because the port
+    /// would be left with no security group: the object is not converged.
+    pub fn hold(&mut self, o: Obj, port: &str) {
+        let held = &mut self.reports[o as usize].held;
+        if !held.iter().any(|p| p == port) {
+            held.push(port.to_string());
+        }
+    }
+
     /// An error on an object, naming the spec field its role implies.
     pub fn error(&mut self, o: Obj, message: String) {
         let field = match self.obj_roles[o as usize] {

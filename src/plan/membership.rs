@@ -46,6 +46,14 @@ struct Vote {
     inn: bool,
 }
 
+/// An `Exclusive` membership of a group: the ports it lists, and those it
+/// leaves alone.
+struct Exclusive<'a> {
+    obj: Obj,
+    listed: &'a BTreeSet<String>,
+    spared: Option<&'a BTreeSet<String>>,
+}
+
 /// A `PortSecurityGroups` object: its port and (deduplicated) list.
 struct Psg {
     port: u32,
@@ -183,11 +191,21 @@ pub(super) fn resolve<'a>(
 
     // Exclusive memberships vote `out` for every port they do not list;
     // those votes are added per pair below, where the pair is known.
-    let mut exclusive: HashMap<Gid, Vec<(Obj, &'a BTreeSet<String>)>> = HashMap::new();
+    let mut exclusive: HashMap<Gid, Vec<Exclusive<'a>>> = HashMap::new();
     let mut stamp: Vec<u32> = Vec::new();
+    // Objects whose ports a selector chose: a port they let go that would
+    // be left with no group is held, not an error of theirs.
+    let mut selected: Vec<bool> = Vec::new();
     for (j, m) in desired.memberships.iter().enumerate() {
         let o = cx.object(&m.intent, Role::Membership);
         let g = cx.group_of(&m.group);
+        let spared = m.selection.as_ref().map(|s| &s.spared);
+        if m.selection.is_some() {
+            if selected.len() <= o as usize {
+                selected.resize(o as usize + 1, false);
+            }
+            selected[o as usize] = true;
+        }
         // `stamp[port] == j`: membership j lists the port (cheaper than
         // merging two sets of strings).
         let j = j as u32 + 1;
@@ -204,11 +222,18 @@ pub(super) fn resolve<'a>(
         let leaving = match m.policy {
             MembershipPolicy::Additive => &m.managed_ports,
             MembershipPolicy::Exclusive => {
-                exclusive.entry(g).or_default().push((o, &m.ports));
+                exclusive.entry(g).or_default().push(Exclusive {
+                    obj: o,
+                    listed: &m.ports,
+                    spared,
+                });
                 &m.current_members
             }
         };
         for p in leaving {
+            if spared.is_some_and(|s| s.contains(p)) {
+                continue;
+            }
             let port = ports.intern(p);
             if stamp.get(port as usize) != Some(&j) {
                 votes.push(Vote {
@@ -301,9 +326,9 @@ pub(super) fn resolve<'a>(
                 }
             }
             if let Some(ex) = (!exclusive.is_empty()).then(|| exclusive.get(&g)).flatten() {
-                for (eo, listed) in ex {
-                    if !listed.contains(port) {
-                        outs.push(*eo);
+                for e in ex {
+                    if !e.listed.contains(port) && !e.spared.is_some_and(|s| s.contains(port)) {
+                        outs.push(e.obj);
                     }
                 }
             }
@@ -344,6 +369,22 @@ pub(super) fn resolve<'a>(
 
         if target == 0 && !observed.is_empty() {
             let culprits = union_of(&removes);
+            if culprits
+                .iter()
+                .all(|&o| selected.get(o as usize).copied().unwrap_or(false))
+            {
+                // The cluster moved the port out (its Node stopped
+                // matching): the port keeps its groups until it has
+                // another, and its objects say so.
+                for o in culprits {
+                    cx.hold(o, port);
+                    cx.warn(
+                        o,
+                        format!("port {port} keeps its groups for now: leaving would leave it with no security group; it leaves once it holds another"),
+                    );
+                }
+                continue;
+            }
             for o in culprits {
                 cx.error(
                     o,

@@ -38,7 +38,8 @@
 //!   no vote from it.
 //! - `Exclusive` votes *in* for its `ports` and *out* for every other port
 //!   (`current_members`, ports the cloud shows in the group, and ports other
-//!   objects want in it).
+//!   objects want in it), except the ports its `selection.spared` names
+//!   (those of Nodes gone from the cluster), which get no vote from it.
 //!
 //! All votes *in* → the port joins (if not a member); all *out* → it leaves
 //! (if a member); no votes → unchanged. Mixed votes are a conflict: neither
@@ -51,12 +52,16 @@
 //! be empty (on each object removing its groups: `spec.securityGroups` or
 //! `spec.ports`), more groups than [`ProviderKind::max_groups_per_port`] (on
 //! the objects adding), a port-centric list longer than that limit, and
-//! creating a Baidu group without `spec.vpcId`.
+//! creating a Baidu group without `spec.vpcId`. One exception: when every
+//! object taking a port's last groups away has a `selection` (its ports
+//! come from a Node selector, so the cluster moved the port, not a spec),
+//! the port is held instead: it keeps its groups, no step touches it, and
+//! those objects list it in [`ObjectReport::held`].
 //!
 //! Warnings: a port absent from the observed state ("port X not found") or a
 //! group absent from it and not created by the plan: no steps for them.
 //! When withheld or unavailable changes mean a port's end state would be
-//! empty, its removals wait too (warning).
+//! empty, its removals wait too (warning, and the port in `held`).
 //!
 //! # Order of the plan
 //!
@@ -230,6 +235,10 @@ pub struct ObjectReport {
     pub conflicts: Vec<Conflict>,
     /// Things the user should know that block nothing.
     pub warnings: Vec<String>,
+    /// Ports whose removal waits because they would be left with no
+    /// security group (in the order found).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 /// The planner's answer.

@@ -160,6 +160,7 @@ mod tests {
                 ports: ["p-c".to_string()].into(),
                 managed_ports: BTreeSet::new(),
                 current_members: BTreeSet::new(),
+                selection: None,
             }],
             deletions: vec![],
         }

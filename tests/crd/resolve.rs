@@ -1014,11 +1014,24 @@ fn nodes_that_stop_matching_leave_and_nodes_that_are_gone_are_left_alone() {
         set(&["p-1", "p-2", "p-3"]),
         "p-3 leaves; p-gone's Node is gone, p-5's Node is unresolved"
     );
-    // Exclusive keeps what it had added to an unresolved Node's server.
-    let x = by_nodes(MembershipPolicySpec::Exclusive, &["p-1", "p-5"]);
+    assert!(d.selection.as_ref().is_some_and(|s| s.spared.is_empty()));
+    // Exclusive keeps what it had added to an unresolved Node's server,
+    // and spares the port of a Node that is gone: it is neither kept nor
+    // removed, and stays tracked.
+    let x = by_nodes(MembershipPolicySpec::Exclusive, &["p-1", "p-5", "p-gone"]);
     let (r, _) = resolve_with_nodes(&[&x], &[]);
-    assert_eq!(r.desired.memberships[0].ports, set(&["p-1", "p-2", "p-5"]));
-    assert_eq!(r.desired.memberships[0].policy, MembershipPolicy::Exclusive);
+    let d = &r.desired.memberships[0];
+    assert_eq!(d.ports, set(&["p-1", "p-2", "p-5"]));
+    assert_eq!(d.policy, MembershipPolicy::Exclusive);
+    assert_eq!(
+        d.selection.as_ref().map(|s| &s.spared),
+        Some(&set(&["p-gone"]))
+    );
+    // A membership that lists its ports has no selection: the spec, not
+    // the cluster, moves them.
+    let listed = sgm_by_id("listed", "acct", "sg-1", &["p-1"]);
+    let (r, _) = resolve_with_nodes(&[&listed], &[]);
+    assert_eq!(r.desired.memberships[0].selection, None);
 }
 
 fn nodesg(name: &str, managed: &[&str]) -> NodeSecurityGroups {
@@ -1087,5 +1100,8 @@ fn node_security_groups_give_every_selected_port_its_groups() {
         "p-3's Node moved to pool b; p-gone's Node is gone"
     );
     assert!(r.desired.memberships.iter().all(|m| m.ports.is_empty()));
+    // The releases are the cluster's doing: a port they would leave with
+    // no group is held, not the object refused.
+    assert!(r.desired.memberships.iter().all(|m| m.selection.is_some()));
     assert_eq!(r.node_selections[&owner].ports.len(), 4);
 }

@@ -16,7 +16,10 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use secgroup_controller::controller::{RunArgs, run_with};
-use secgroup_controller::crd::{NodeSecurityGroups, SecurityGroupMembership};
+use secgroup_controller::crd::{
+    NodeSecurityGroups, NodeSecurityGroupsStatus, SecurityGroupMembership,
+    SecurityGroupMembershipStatus,
+};
 use secgroup_controller::sim::{
     self, Account, Provider, SimHandle, SimOptions, SimSettings, SimState,
 };
@@ -252,6 +255,76 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// Wait until the `pool-a` membership, the `pool-b` NodeSecurityGroups
+    /// and the cloud satisfy `ok`.
+    async fn until(
+        &self,
+        what: &str,
+        ok: impl Fn(&SecurityGroupMembershipStatus, &NodeSecurityGroupsStatus, &SimHandle) -> bool,
+    ) {
+        let memberships: Api<SecurityGroupMembership> = Api::namespaced(self.client.clone(), NS);
+        let node_groups: Api<NodeSecurityGroups> = Api::namespaced(self.client.clone(), NS);
+        let start = tokio::time::Instant::now();
+        loop {
+            let m = memberships.get("pool-a").await.unwrap();
+            let n = node_groups.get("pool-b").await.unwrap();
+            let (m, n) = (m.status.unwrap_or_default(), n.status.unwrap_or_default());
+            if ok(&m, &n, &self.sim) {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{what}: membership {m:#?}\nnode groups {n:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The simulator refused nothing; the controller stops on shutdown.
+    async fn finish(self) {
+        assert!(
+            self.sim.refused_log().is_empty(),
+            "{:?}",
+            self.sim.refused_log()
+        );
+        let _ = self.stop.send(());
+        tokio::time::timeout(DEADLINE, self.task)
+            .await
+            .expect("stops on shutdown")
+            .unwrap()
+            .unwrap();
+    }
+
+    /// The `pool-a` membership of `members`, selecting pool `a`.
+    async fn create_pool_a(&self, policy: &str) {
+        self.create(json!({
+            "apiVersion": "secgroup.io/v1alpha1",
+            "kind": "SecurityGroupMembership",
+            "metadata": {"name": "pool-a"},
+            "spec": {
+                "accountRef": {"name": "acct"},
+                "securityGroupId": members_group(),
+                "policy": policy,
+                "nodeSelector": {"matchLabels": {"pool": "a"}}
+            }
+        }))
+        .await;
+    }
+
+    async fn relabel(&self, i: u32, pool: &str) {
+        let patch = json!({"metadata": {"labels": {"pool": pool}}});
+        self.nodes()
+            .patch(
+                &format!("node-{i}"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .unwrap();
+    }
+}
+
 fn ready(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> String {
     conditions
         .iter()
@@ -269,17 +342,7 @@ async fn node_pools_scale_and_relabel_with_writes_at_the_lower_bound() {
     let s = Setup::start().await;
     s.add_nodes(1..=100, "a").await;
     s.add_nodes(151..=250, "b").await;
-    s.create(json!({
-        "apiVersion": "secgroup.io/v1alpha1",
-        "kind": "SecurityGroupMembership",
-        "metadata": {"name": "pool-a"},
-        "spec": {
-            "accountRef": {"name": "acct"},
-            "securityGroupId": members_group(),
-            "nodeSelector": {"matchLabels": {"pool": "a"}}
-        }
-    }))
-    .await;
+    s.create_pool_a("Additive").await;
     s.create(json!({
         "apiVersion": "secgroup.io/v1alpha1",
         "kind": "NodeSecurityGroups",
@@ -368,15 +431,7 @@ async fn node_pools_scale_and_relabel_with_writes_at_the_lower_bound() {
     // (one batch), then lose the groups the NodeSecurityGroups lists
     // (one batch per group).
     for i in 151..=160 {
-        let patch = json!({"metadata": {"labels": {"pool": "a"}}});
-        s.nodes()
-            .patch(
-                &format!("node-{i}"),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .unwrap();
+        s.relabel(i, "a").await;
     }
     pool_b.retain(|i| *i > 160);
     pool_a.extend(151..=160);
@@ -390,11 +445,109 @@ async fn node_pools_scale_and_relabel_with_writes_at_the_lower_bound() {
     let now = s.settled().await;
     assert_eq!(now - writes, 3 * batches(10), "{:?}", s.sim.call_counts());
 
-    assert!(s.sim.refused_log().is_empty(), "{:?}", s.sim.refused_log());
-    let _ = s.stop.send(());
-    tokio::time::timeout(DEADLINE, s.task)
+    s.finish().await;
+}
+
+/// An `Exclusive` membership holds its group to the ports of the Nodes that
+/// match, but a deleted Node's server is not touched; a Node leaving a
+/// `NodeSecurityGroups` whose port would keep no group holds that port
+/// (the object says so) until the port holds another group.
+#[tokio::test]
+async fn deleted_nodes_are_not_touched_and_a_last_group_is_held() {
+    let s = Setup::start().await;
+    s.add_nodes(1..=20, "a").await;
+    s.add_nodes(151..=160, "b").await;
+    s.create_pool_a("Exclusive").await;
+    // Pool b's ports end with `pool-b` only: it is their last group.
+    s.create(json!({
+        "apiVersion": "secgroup.io/v1alpha1",
+        "kind": "NodeSecurityGroups",
+        "metadata": {"name": "pool-b"},
+        "spec": {
+            "accountRef": {"name": "acct"},
+            "nodeSelector": {"matchLabels": {"pool": "b"}},
+            "securityGroups": [{"id": pool_b_group()}]
+        }
+    }))
+    .await;
+    let groups = |sim: &SimHandle, i: u32| sim.huawei_port_groups(&port(i)).unwrap_or_default();
+    s.until("created", |m, n, sim| {
+        ready(&m.conditions) == "True:Synced"
+            && m.matched_nodes == Some(20)
+            && ready(&n.conditions) == "True:Synced"
+            && n.matched_nodes == Some(10)
+            && (1..=20).all(|i| groups(sim, i).contains(&members_group()))
+            && (151..=160).all(|i| groups(sim, i) == [pool_b_group()])
+    })
+    .await;
+    let mut writes = s.settled().await;
+    assert_eq!(writes, 3, "one attach, then one attach and one detach");
+
+    // Five Nodes of pool a are deleted: the membership drops them, their
+    // servers keep the group (still tracked, so never taken for strays).
+    for i in 1..=5 {
+        s.nodes()
+            .delete(&format!("node-{i}"), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    s.until("deleted Nodes dropped", |m, _, _| {
+        ready(&m.conditions) == "True:Synced" && m.matched_nodes == Some(15)
+    })
+    .await;
+    assert_eq!(
+        s.settled().await,
+        writes,
+        "a deleted Node's server is not touched"
+    );
+
+    // A Node that stops matching leaves, in a later cycle than the
+    // deletions: the deleted Nodes' ports are still left alone.
+    s.relabel(6, "c").await;
+    s.until("node-6 left", |m, _, sim| {
+        m.matched_nodes == Some(14) && !groups(sim, 6).contains(&members_group())
+    })
+    .await;
+    let now = s.settled().await;
+    assert_eq!(now - writes, 1, "{:?}", s.sim.call_counts());
+    writes = now;
+    for i in 1..=5 {
+        assert!(groups(&s.sim, i).contains(&members_group()), "port {i}");
+    }
+
+    // node-151 leaves pool b; `pool-b` is its port's only group: held.
+    s.relabel(151, "c").await;
+    s.until("node-151 held", |_, n, _| {
+        ready(&n.conditions) == "False:PortHeld" && n.matched_nodes == Some(9)
+    })
+    .await;
+    let n = Api::<NodeSecurityGroups>::namespaced(s.client.clone(), NS)
+        .get("pool-b")
         .await
-        .expect("stops on shutdown")
         .unwrap()
-        .unwrap();
+        .status
+        .unwrap_or_default();
+    let message = n
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains(&port(151)), "{message}");
+    assert!(n.managed_ports.contains(&port(151)), "still tracked");
+    assert_eq!(s.settled().await, writes, "the held port is not written");
+    assert_eq!(groups(&s.sim, 151), [pool_b_group()]);
+
+    // It joins pool a: it gets `members`, then leaves `pool-b`.
+    s.relabel(151, "a").await;
+    s.until("node-151 moved", |m, n, sim| {
+        ready(&n.conditions) == "True:Synced"
+            && m.matched_nodes == Some(15)
+            && groups(sim, 151) == [members_group()]
+    })
+    .await;
+    let now = s.settled().await;
+    assert_eq!(now - writes, 2, "{:?}", s.sim.call_counts());
+
+    s.finish().await;
 }

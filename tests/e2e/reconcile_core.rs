@@ -393,6 +393,7 @@ async fn observe_finds_a_group_created_before_a_crash_and_reads_what_is_named() 
             ports: ["p2".to_string()].into(),
             managed_ports: Default::default(),
             current_members: Default::default(),
+            selection: None,
         }],
         deletions: vec![],
     };

@@ -4,7 +4,7 @@
 use secgroup_test_support::plans;
 
 use plans::*;
-use secgroup_controller::model::{Mode, Operation, ProviderKind};
+use secgroup_controller::model::{Mode, Operation, ProviderKind, Selection};
 use secgroup_controller::plan::{self, PlanOptions, Withheld};
 
 const HW: ProviderKind = ProviderKind::Huawei;
@@ -265,6 +265,80 @@ fn a_port_left_with_no_groups_is_a_field_error() {
     .unwrap_err();
     assert_eq!(errors[0].field, "spec.ports");
     assert_eq!(errors[0].object, Some(key("SecurityGroupMembership", "m")));
+}
+
+#[test]
+fn a_selected_port_that_would_keep_no_group_is_held_not_refused() {
+    // A Node left a NodeSecurityGroups (an Additive release with a
+    // selection): its port holds only that object's group.
+    let mut d = desired(HW);
+    let mut release = additive("nsg", "G", &[], &["p1", "p2"]);
+    release.selection = Some(Selection::default());
+    d.memberships.push(release);
+    let o = observed(&["A", "G"], &[("p1", &["G"]), ("p2", &["A", "G"])]);
+    let out = plan_ok(&d, &o);
+    // p2 keeps A, so it leaves G; p1 would keep nothing, so it waits.
+    assert_eq!(ops(&out), vec![detach("G", &["p2"])]);
+    let report = &out.reports[&key("SecurityGroupMembership", "nsg")];
+    assert_eq!(report.held, vec!["p1".to_string()]);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("port p1 keeps its groups")),
+        "{:?}",
+        report.warnings
+    );
+    // Planning the result again holds the same port: no steps, no flap.
+    let (next, after) = apply(&d, &o, &out);
+    let again = plan_ok(&next, &after);
+    assert!(again.plan.is_empty(), "{:#?}", again.plan);
+    assert_eq!(
+        again.reports[&key("SecurityGroupMembership", "nsg")].held,
+        vec!["p1".to_string()]
+    );
+
+    // Once the port holds another group, it leaves.
+    let later = observed(&["A", "G"], &[("p1", &["A", "G"])]);
+    let out = plan_ok(&d, &later);
+    assert_eq!(ops(&out), vec![detach("G", &["p1"])]);
+    assert!(
+        out.reports[&key("SecurityGroupMembership", "nsg")]
+            .held
+            .is_empty()
+    );
+
+    // Without a selection the same release is the spec's error.
+    let mut d = desired(HW);
+    d.memberships.push(additive("m", "G", &[], &["p1"]));
+    let errors = plan::plan(&d, &o, &PlanOptions::default()).unwrap_err();
+    assert_eq!(errors[0].field, "spec.ports");
+}
+
+#[test]
+fn an_exclusive_selection_leaves_spared_ports_alone() {
+    // Ports p1, p2 and p3 are in G; p2's Node is gone (spared), p3 is a
+    // stray no one names. Exclusive removes the stray only, whether the
+    // reader listed the members (`current_members`) or only the ports.
+    for current in [&["p1", "p2", "p3"][..], &[]] {
+        let mut d = desired(HW);
+        let mut m = exclusive("m", "G", &["p1"], current);
+        m.selection = Some(Selection {
+            spared: set(&["p2"]),
+        });
+        d.memberships.push(m);
+        let o = observed(
+            &["A", "G"],
+            &[
+                ("p1", &["A", "G"]),
+                ("p2", &["A", "G"]),
+                ("p3", &["A", "G"]),
+            ],
+        );
+        let out = plan_ok(&d, &o);
+        assert_eq!(ops(&out), vec![detach("G", &["p3"])], "{current:?}");
+        assert_converges(&d, &o);
+    }
 }
 
 #[test]

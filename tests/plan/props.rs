@@ -218,6 +218,7 @@ fn build(spec: &Spec) -> (DesiredState, ObservedState) {
             ports,
             managed_ports: managed,
             current_members: current,
+            selection: None,
         });
     }
     (d, o)

@@ -109,6 +109,7 @@ pub fn additive(name: &str, group: &str, ports: &[&str], managed: &[&str]) -> De
         ports: set(ports),
         managed_ports: set(managed),
         current_members: BTreeSet::new(),
+        selection: None,
     }
 }
 
@@ -120,6 +121,7 @@ pub fn exclusive(name: &str, group: &str, ports: &[&str], current: &[&str]) -> D
         ports: set(ports),
         managed_ports: BTreeSet::new(),
         current_members: set(current),
+        selection: None,
     }
 }
 

@@ -382,6 +382,7 @@ pub fn join(kind: ProviderKind, n: usize) -> Scenario {
         ports: (1..=n).map(|p| port_id(kind, p)).collect(),
         managed_ports: BTreeSet::new(),
         current_members: BTreeSet::new(),
+        selection: None,
     });
     Scenario {
         name: format!("{n} ports join a group"),
@@ -585,6 +586,7 @@ pub fn create_and_join(kind: ProviderKind, ports: usize, rules: usize) -> Scenar
         ports: (1..=ports).map(|p| port_id(kind, p)).collect(),
         managed_ports: BTreeSet::new(),
         current_members: BTreeSet::new(),
+        selection: None,
     });
     let rule_calls = match kind {
         ProviderKind::Huawei => div_ceil(rules, 200),

@@ -11,7 +11,9 @@
 //!    `MassChangeBlocked`);
 //! 6. its steps did not run because an earlier one failed, or writes were
 //!    stopped (`Pending` / `NotLeader`);
-//! 7. else `Synced`.
+//! 7. a port it lets go keeps its groups, since leaving would leave it with
+//!    none (`PortHeld`, Progressing: it leaves once it holds another);
+//! 8. else `Synced`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -370,6 +372,13 @@ fn object_outcome(
             // Keep tracking ports whose removal is not confirmed yet.
             managed.extend(m.managed_ports.iter().cloned());
         }
+        // And those whose removal waits for another group.
+        managed.extend(held_of(report, &m.managed_ports));
+        if let Some(selection) = &m.selection {
+            // Ports of Nodes that are gone, while the group still holds
+            // them: still not touched, and not taken for strays.
+            managed.extend(selection.spared.intersection(&m.current_members).cloned());
+        }
         o.facts = Facts::Membership {
             group_id: id_of(&m.group),
             managed_ports: managed.into_iter().collect(),
@@ -397,9 +406,13 @@ fn object_outcome(
             .unwrap_or_default();
         let wanted = interner.ids(handles.iter().filter_map(|h| group_id(h, created)));
         let mut managed: BTreeSet<String> = expansion.ports.clone();
-        if !converged && let Some(m) = index.memberships.get(key) {
-            // Ports whose release is not confirmed yet stay tracked.
-            managed.extend(m.managed_ports.iter().cloned());
+        if let Some(m) = index.memberships.get(key) {
+            // Ports whose release is not confirmed yet, or waits for
+            // another group, stay tracked.
+            if !converged {
+                managed.extend(m.managed_ports.iter().cloned());
+            }
+            managed.extend(held_of(report, &m.managed_ports));
         }
         o.facts = Facts::NodeGroups {
             wanted,
@@ -437,6 +450,22 @@ fn object_outcome(
             "waiting for an earlier step of this account to succeed",
             true,
         )
+    } else if !report.held.is_empty() {
+        Verdict::waiting(
+            Reason::PortHeld,
+            if report.held.len() == 1 {
+                format!(
+                    "{} keeps its groups for now: leaving would leave it with no security group; it leaves once it holds another",
+                    port_list(&report.held)
+                )
+            } else {
+                format!(
+                    "{} keep their groups for now: leaving would leave them with no security group; they leave once they hold another",
+                    port_list(&report.held)
+                )
+            },
+            false,
+        )
     } else {
         let mut message = "in sync".to_string();
         if !report.warnings.is_empty() {
@@ -454,6 +483,28 @@ fn object_outcome(
         ));
     }
     o
+}
+
+/// The ports of `managed` whose removal the plan holds back.
+fn held_of<'r>(
+    report: &'r ObjectReport,
+    managed: &'r BTreeSet<String>,
+) -> impl Iterator<Item = String> + 'r {
+    report.held.iter().filter(|p| managed.contains(*p)).cloned()
+}
+
+/// "port a", "ports a, b and 3 more": short enough for a condition.
+fn port_list(ports: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match ports {
+        [one] => format!("port {one}"),
+        _ if ports.len() <= SHOWN => format!("ports {}", ports.join(", ")),
+        _ => format!(
+            "ports {} and {} more",
+            ports[..SHOWN].join(", "),
+            ports.len() - SHOWN
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -652,10 +703,33 @@ mod tests {
             }],
             ..ObjectReport::default()
         };
+        let held = ObjectReport {
+            held: vec!["port-p".into()],
+            warnings: vec!["port port-p keeps its groups for now".into()],
+            ..ObjectReport::default()
+        };
         let rows = vec![
             Row {
                 step: Some(Ok(())),
                 ..row("applied", Reason::Synced, "in sync")
+            },
+            Row {
+                step: Some(Ok(())),
+                report: held.clone(),
+                ..row(
+                    "a port it lets go keeps its last group",
+                    Reason::PortHeld,
+                    "port port-p keeps its groups for now: leaving would leave it with no security group; it leaves once it holds another",
+                )
+            },
+            Row {
+                skipped: true,
+                report: held,
+                ..row(
+                    "held, and its steps did not run",
+                    Reason::Pending,
+                    "waiting for an earlier step of this account to succeed",
+                )
             },
             Row {
                 problems: Some(invalid.clone()),
@@ -854,6 +928,95 @@ mod tests {
         assert!(o.verdict.wants_retry());
         let gone = derive_with(&Observation::default());
         assert!(gone.objects.get(&web).expect("web").cleanup_done);
+    }
+
+    #[test]
+    fn held_and_spared_ports_stay_managed() {
+        let account = ObjectKey::new("CloudAccount", "ns", "acct");
+        let release = ObjectKey::new("NodeSecurityGroups", "ns", "pool");
+        let exclusive = ObjectKey::new("SecurityGroupMembership", "ns", "pool");
+        let intent = |owner: &ObjectKey| Intent {
+            owner: owner.clone(),
+            mode: Mode::Apply,
+            allow_mass_change: false,
+        };
+        let set =
+            |ports: &[&str]| -> BTreeSet<String> { ports.iter().map(|p| p.to_string()).collect() };
+        let desired = DesiredState {
+            provider: ProviderKind::Huawei,
+            groups: vec![],
+            ports: vec![],
+            memberships: vec![
+                // A Node left: p-left has gone from the group, p-held waits.
+                DesiredMembership {
+                    intent: intent(&release),
+                    group: GroupHandle::Existing("sg-a".into()),
+                    policy: crate::model::MembershipPolicy::Additive,
+                    ports: BTreeSet::new(),
+                    managed_ports: set(&["p-left", "p-held"]),
+                    current_members: BTreeSet::new(),
+                    selection: Some(crate::model::Selection::default()),
+                },
+                // Nodes were deleted: p-gone's server still holds the
+                // group, p-away's does not any more.
+                DesiredMembership {
+                    intent: intent(&exclusive),
+                    group: GroupHandle::Existing("sg-b".into()),
+                    policy: crate::model::MembershipPolicy::Exclusive,
+                    ports: set(&["p1"]),
+                    managed_ports: BTreeSet::new(),
+                    current_members: set(&["p1", "p-gone"]),
+                    selection: Some(crate::model::Selection {
+                        spared: set(&["p-gone", "p-away"]),
+                    }),
+                },
+            ],
+            deletions: vec![],
+        };
+        let resolution = Resolution {
+            desired: desired.clone(),
+            problems: BTreeMap::new(),
+            objects: [account.clone(), release.clone(), exclusive.clone()].into(),
+            node_selections: Default::default(),
+        };
+        let plan = PlanOutcome {
+            plan: Plan::default(),
+            reports: [(
+                release.clone(),
+                ObjectReport {
+                    held: vec!["p-held".into()],
+                    ..ObjectReport::default()
+                },
+            )]
+            .into(),
+        };
+        let objects = [release.clone(), exclusive.clone()];
+        let result = derive(&Derivation {
+            account: &account,
+            objects: &objects,
+            deleting: &HashSet::new(),
+            resolution: &resolution,
+            desired: &desired,
+            observation: &Observation::default(),
+            plan: &plan,
+            rejected: &BTreeMap::new(),
+            execution: None,
+            fenced: false,
+        });
+        let managed = |key: &ObjectKey| match &result.objects.get(key).expect("an outcome").facts {
+            Facts::Membership { managed_ports, .. } => managed_ports.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(managed(&release), ["p-held"]);
+        assert_eq!(
+            result.objects.get(&release).map(|o| o.verdict.reason()),
+            Some(Reason::PortHeld)
+        );
+        assert_eq!(managed(&exclusive), ["p-gone", "p1"]);
+        assert_eq!(
+            result.objects.get(&exclusive).map(|o| o.verdict.reason()),
+            Some(Reason::Synced)
+        );
     }
 
     #[test]
