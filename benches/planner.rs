@@ -101,6 +101,7 @@ fn bench_rule_diff(c: &mut Criterion) {
         .map(|i| ObservedRule {
             id: format!("r{i}"),
             rule: rule(i),
+            enabled: true,
         })
         .collect();
     let mut wanted: Vec<Rule> = (0..1000).map(rule).collect();

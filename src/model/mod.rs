@@ -162,6 +162,14 @@ pub struct ObservedRule {
     /// Huawei rule id / Baidu `securityGroupRuleId`.
     pub id: String,
     pub rule: Rule,
+    /// Huawei `enabled`: a rule disabled (in the console) is in the group
+    /// but filters nothing. Baidu rules are always enabled.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 /// A security group as read from the cloud.

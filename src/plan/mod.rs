@@ -20,6 +20,12 @@
 //!   created, observed rules not desired are deleted. `None` leaves the
 //!   rules alone. Duplicate observed rules that are desired are left alone
 //!   (they mean the same thing).
+//! - A Huawei rule disabled in the cloud (`enabled: false`, a console edit)
+//!   filters nothing: it does not count as had. When the spec wants it, it
+//!   is deleted right before the group's `CreateRules` and created again
+//!   enabled (Huawei has no rule update, and refuses to create a rule equal
+//!   to one the group holds); the object gets a warning naming the rule.
+//!   These deletes are not counted by the guard: every one comes back.
 //! - Creates go in `CreateRules` calls of at most
 //!   [`ProviderKind::max_rules_per_create`] rules (200 on Huawei, one per
 //!   call on Baidu). A rule naming a group that this plan cannot create
@@ -65,7 +71,9 @@
 //!
 //! # Order of the plan
 //!
-//! 1. `CreateGroup`, 2. `UpdateGroup`, 3. `CreateRules`,
+//! 1. `CreateGroup`, 2. `UpdateGroup`, 3. `CreateRules` (each group's
+//!    rules disabled in the cloud that its spec wants are deleted just
+//!    before: see below),
 //! 4. quota room (see below), 5. membership adds (`AddPortGroups`, then
 //!    `AttachPorts`), 6. membership removes (`RemovePortGroups`, then
 //!    `DetachPorts`), 7. Huawei re-inserts of out-of-order groups,
@@ -181,7 +189,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    DesiredState, FieldError, Mode, ObjectKey, ObservedState, Operation, Plan, Step,
+    DesiredState, FieldError, Mode, ObjectKey, ObservedRule, ObservedState, Operation, Plan, Step,
 };
 
 use cx::{Cx, Obj, Planned};
@@ -384,8 +392,16 @@ fn assemble(
             steps.push(step(op.clone(), g.owner));
         }
     }
+    let delete = |id: &str, r: &ObservedRule| Operation::DeleteRule {
+        group: id.to_string(),
+        rule_id: r.id.clone(),
+        rule: r.rule.clone(),
+    };
     let per_call = cx.provider.max_rules_per_create();
     for g in &groups {
+        for (id, r) in &g.repair_rules {
+            steps.push(step(delete(id, r), g.owner));
+        }
         for chunk in g.create_rules.chunks(per_call) {
             let op = Operation::CreateRules {
                 group: g.target.clone(),
@@ -401,12 +417,7 @@ fn assemble(
     steps.extend(membership.reinserts);
     for g in &groups {
         for (id, r) in &g.delete_rules {
-            let op = Operation::DeleteRule {
-                group: id.to_string(),
-                rule_id: r.id.clone(),
-                rule: r.rule.clone(),
-            };
-            steps.push(step(op, g.owner));
+            steps.push(step(delete(id, r), g.owner));
         }
     }
     for d in deletions.iter().filter(|d| allowed[d.owner as usize]) {

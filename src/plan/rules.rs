@@ -19,6 +19,12 @@ pub(super) struct GroupWork<'a> {
     pub update: Option<Operation>,
     pub create_rules: Vec<&'a Rule>,
     pub delete_rules: Vec<(&'a str, &'a ObservedRule)>,
+    /// Rules disabled in the cloud (Huawei `enabled: false`) that the spec
+    /// wants: deleted just before they are created again, enabled. A
+    /// disabled rule filters nothing, so this opens no window, and Huawei
+    /// refuses to create a rule equal to one the group holds. Not a mass
+    /// change: every one comes back.
+    pub repair_rules: Vec<(&'a str, &'a ObservedRule)>,
     /// Rules the group has in the cloud now (the guard's denominator).
     pub existing_rules: usize,
     /// Of `delete_rules`, the cloud's default rules of a group this
@@ -81,6 +87,7 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
             update: None,
             create_rules: Vec::new(),
             delete_rules: Vec::new(),
+            repair_rules: Vec::new(),
             existing_rules: 0,
             default_deletes: 0,
         };
@@ -136,7 +143,12 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
 
         if let Some(rules) = &dg.rules {
             let wanted: HashSet<&'a Rule> = rules.iter().collect();
-            let have: HashSet<&'a Rule> = observed_rules.iter().map(|r| &r.rule).collect();
+            // A disabled rule is not had: it is drift, repaired below.
+            let have: HashSet<&'a Rule> = observed_rules
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|r| &r.rule)
+                .collect();
             let mut queued: HashSet<&'a Rule> = HashSet::with_capacity(rules.len());
             for rule in rules {
                 if have.contains(rule) || !queued.insert(rule) {
@@ -158,8 +170,15 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
                     .groups
                     .get(id)
                     .is_some_and(|og| og.tags.get(OWNER_TAG) == Some(&dg.owner_uid));
+                let created: HashSet<&'a Rule> = work.create_rules.iter().copied().collect();
                 for r in observed_rules {
-                    if !wanted.contains(&r.rule) {
+                    if !r.enabled && created.contains(&r.rule) {
+                        cx.warn(
+                            o,
+                            format!("rule \"{}\" is disabled in the cloud: it is deleted and created again, enabled", r.rule),
+                        );
+                        work.repair_rules.push((id, r));
+                    } else if !wanted.contains(&r.rule) {
                         if created_by_us && is_cloud_default(&r.rule, id) {
                             work.default_deletes += 1;
                         }

@@ -147,7 +147,11 @@ pub fn apply_step(
                         break candidate;
                     }
                 };
-                g.rules.push(ObservedRule { id: rule_id, rule });
+                g.rules.push(ObservedRule {
+                    id: rule_id,
+                    rule,
+                    enabled: true,
+                });
                 if let Some(v) = g.version.as_mut() {
                     *v += 1;
                 }

@@ -255,6 +255,24 @@ async fn huawei_group_created_attached_repaired_and_held_while_in_use() {
     })
     .await;
 
+    // Drift: a rule is disabled in the console. It filters nothing, so it
+    // is deleted and created again, enabled.
+    let rules = s.sim.huawei_group_rules(&group_id).unwrap();
+    let disabled = rules[0].id.clone();
+    assert!(s.sim.set_huawei_rule_enabled(&disabled, false));
+    wait_until("rule enabled again", || {
+        s.sim
+            .huawei_group_rules(&group_id)
+            .is_some_and(|now| now.len() == 2 && now.iter().all(|r| r.enabled && r.id != disabled))
+    })
+    .await;
+    let warning = wait_for::<SecurityGroup, _>(&s.client, "web", "Ready", |sg| {
+        let (r, m) = ready(&sg.status)?;
+        (r == "True:Synced").then_some(m)
+    })
+    .await;
+    assert!(!warning.contains("disabled"), "repaired: {warning}");
+
     // Deleting the group while the port holds it: held, says which port.
     Api::<PortSecurityGroups>::namespaced(s.client.clone(), NS)
         .delete("port-201", &DeleteParams::default())

@@ -50,6 +50,74 @@ fn creates_missing_and_deletes_extra_rules_creates_first() {
 }
 
 #[test]
+fn a_rule_disabled_in_the_cloud_is_deleted_then_created_again_enabled() {
+    let (r22, r80, r443) = (tcp(HW, 22), tcp(HW, 80), tcp(HW, 443));
+    let mut d = desired(HW);
+    d.groups
+        .push(sg("web", "sg-1", Some(vec![r80.clone(), r443.clone()])));
+    let mut o = observed(&[], &[]);
+    let mut g = group("sg-1", &[r22.clone(), r80.clone(), r443.clone()]);
+    // r22 is not wanted (disabled or not); r80 is wanted but disabled.
+    g.rules[0].enabled = false;
+    g.rules[1].enabled = false;
+    o.groups.insert("sg-1".into(), g);
+    let out = plan_ok(&d, &o);
+    assert_eq!(
+        ops(&out),
+        vec![
+            delete_rule("sg-1", 1, &r80),
+            Operation::CreateRules {
+                group: existing("sg-1"),
+                rules: vec![r80.clone()]
+            },
+            delete_rule("sg-1", 0, &r22),
+        ]
+    );
+    let report = &out.reports[&key("SecurityGroup", "web")];
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("disabled in the cloud") && w.contains("tcp 80")),
+        "{:?}",
+        report.warnings
+    );
+    let after = assert_converges(&d, &o);
+    assert!(after.groups["sg-1"].rules.iter().all(|r| r.enabled));
+
+    // A disabled copy beside an enabled one changes nothing: the rule is
+    // in force. Without spec.rules, rules are not managed at all.
+    let mut g = group("sg-1", &[r80.clone(), r80.clone(), r443.clone()]);
+    g.rules[1].enabled = false;
+    o.groups.insert("sg-1".into(), g.clone());
+    assert!(plan_ok(&d, &o).plan.is_empty());
+    let mut unmanaged = desired(HW);
+    unmanaged.groups.push(sg("web", "sg-1", None));
+    g.rules[0].enabled = false;
+    o.groups.insert("sg-1".into(), g);
+    assert!(plan_ok(&unmanaged, &o).plan.is_empty());
+}
+
+#[test]
+fn repairing_every_disabled_rule_is_not_a_mass_change() {
+    let rules: Vec<Rule> = (1..=10).map(|p| tcp(HW, p)).collect();
+    let mut d = desired(HW);
+    d.groups.push(sg("web", "sg-1", Some(rules.clone())));
+    let mut o = observed(&[], &[]);
+    let mut g = group("sg-1", &rules);
+    for r in &mut g.rules {
+        r.enabled = false;
+    }
+    o.groups.insert("sg-1".into(), g);
+    let out = plan_ok(&d, &o);
+    let report = &out.reports[&key("SecurityGroup", "web")];
+    assert_eq!(report.withheld, None);
+    assert_eq!(report.changes.get("deleteRule"), Some(&10));
+    assert_eq!(report.changes.get("createRules"), Some(&1), "one batch");
+    assert_converges(&d, &o);
+}
+
+#[test]
 fn a_changed_rule_is_created_before_the_old_one_is_deleted() {
     let old = tcp(HW, 80);
     let mut new = old.clone();

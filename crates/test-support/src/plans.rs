@@ -139,6 +139,7 @@ pub fn group(id: &str, rules: &[Rule]) -> ObservedGroup {
             .map(|(i, r)| ObservedRule {
                 id: format!("{id}-r{i}"),
                 rule: r.clone(),
+                enabled: true,
             })
             .collect(),
     }

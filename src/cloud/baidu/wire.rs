@@ -145,6 +145,7 @@ impl RuleWire {
         Ok(ObservedRule {
             id: self.security_group_rule_id.clone(),
             rule,
+            enabled: true,
         })
     }
 

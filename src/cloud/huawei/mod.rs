@@ -704,9 +704,6 @@ impl CloudProvider for HuaweiClient {
                     r.id
                 )));
             };
-            // ... the rule's `enabled` flag belongs here once
-            // `crate::model::Rule` has a place for it; until then a
-            // disabled rule is observed like an enabled one.
             if let Some(group) = groups.get_mut(group_id) {
                 group.rules.push(r.to_observed()?);
             }

@@ -264,9 +264,8 @@ pub struct RuleWire {
     pub remote_ip_prefix: Option<String>,
     pub remote_group_id: Option<String>,
     pub remote_address_group_id: Option<String>,
-    // `enabled` (default true; a console edit can disable a rule) is sent
-    // on every rule, but `crate::model::Rule` has no place for it yet; it
-    // is read here once the model carries it.
+    /// Default true; a console edit can disable a rule.
+    pub enabled: Option<bool>,
 }
 
 impl RuleWire {
@@ -315,6 +314,7 @@ impl RuleWire {
         Ok(ObservedRule {
             id: self.id.clone(),
             rule,
+            enabled: self.enabled.unwrap_or(true),
         })
     }
 }
@@ -621,6 +621,11 @@ mod tests {
             Some("uid-1")
         );
         assert_eq!(g.rules.len(), 2);
+        // `enabled` as sent, and true when left out.
+        assert!(g.rules[0].enabled && g.rules[1].enabled);
+        let off: RuleWire =
+            serde_json::from_str(r#"{"id":"r1","direction":"ingress","enabled":false}"#).unwrap();
+        assert!(!off.to_observed().unwrap().enabled);
         assert_eq!(
             g.rules[0].rule.remote,
             Remote::Group(GroupHandle::Existing("69c9".into()))
@@ -667,6 +672,7 @@ mod tests {
             remote_ip_prefix: None,
             remote_group_id: None,
             remote_address_group_id: None,
+            enabled: None,
         }
     }
 

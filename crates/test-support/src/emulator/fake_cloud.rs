@@ -217,6 +217,7 @@ impl CloudProvider for FakeCloud {
             g.rules.push(ObservedRule {
                 id: format!("rule-{}", base + i as u64),
                 rule: r.clone(),
+                enabled: true,
             });
         }
         Ok(())
