@@ -227,6 +227,13 @@ pub enum Operation {
         group: GroupRef,
         rules: Vec<Rule>,
     },
+    /// Baidu: the rule `ruleId` changes from `from` to `to` in one call.
+    UpdateRule {
+        group: String,
+        rule_id: String,
+        from: Rule,
+        to: Rule,
+    },
     DeleteRule {
         group: String,
         rule_id: String,
@@ -285,6 +292,17 @@ impl From<&ModelOperation> for Operation {
             ModelOperation::CreateRules { group, rules } => Self::CreateRules {
                 group: group.into(),
                 rules: rules.iter().map(Rule::from).collect(),
+            },
+            ModelOperation::UpdateRule {
+                group,
+                rule_id,
+                from,
+                to,
+            } => Self::UpdateRule {
+                group: group.clone(),
+                rule_id: rule_id.clone(),
+                from: from.into(),
+                to: to.into(),
             },
             ModelOperation::DeleteRule {
                 group,

@@ -111,7 +111,7 @@ fn raw_target(op: &Operation) -> String {
         Operation::CreateGroup { owner, .. } => format!("<new {}>", owner.name),
         Operation::UpdateGroup { group, .. } | Operation::DeleteGroup { group } => group.clone(),
         Operation::CreateRules { group, .. } => handle(group),
-        Operation::DeleteRule { group, .. } => group.clone(),
+        Operation::UpdateRule { group, .. } | Operation::DeleteRule { group, .. } => group.clone(),
         Operation::AddPortGroups { port, .. } | Operation::RemovePortGroups { port, .. } => {
             port.clone()
         }
@@ -131,6 +131,7 @@ fn raw_brief(op: &Operation) -> String {
         Operation::UpdateGroup { .. } => "name/description".into(),
         Operation::DeleteGroup { .. } => String::new(),
         Operation::CreateRules { rules, .. } => plural(rules.len(), "rule", "rules"),
+        Operation::UpdateRule { to, .. } => format!("~ {to}"),
         Operation::DeleteRule { rule, .. } => format!("- {rule}"),
         Operation::AddPortGroups { groups, .. } => format!(
             "+ {}",
@@ -182,6 +183,9 @@ fn raw_detail(op: &Operation) -> Vec<String> {
         }
         Operation::DeleteGroup { .. } => vec!["delete the group".into()],
         Operation::CreateRules { rules, .. } => rules.iter().map(|r| format!("+ {r}")).collect(),
+        Operation::UpdateRule {
+            rule_id, from, to, ..
+        } => vec![format!("~ {from} (id {rule_id})"), format!("  -> {to}")],
         Operation::DeleteRule { rule_id, rule, .. } => vec![format!("- {rule} (id {rule_id})")],
         Operation::AddPortGroups { groups, index, .. } => {
             let list = groups.iter().map(handle).collect::<Vec<_>>().join(", ");

@@ -396,6 +396,17 @@ pub trait CloudProvider: Send + Sync {
         version: Option<u64>,
     ) -> Result<(), CloudError>;
 
+    /// Change one rule in place, by its id (Baidu
+    /// `updateSecurityGroupRule`); the planner plans it only for a cloud
+    /// whose [`ProviderKind::updates_rules`] says so.
+    async fn update_rule(
+        &self,
+        group_id: &str,
+        rule_id: &str,
+        rule: &Rule,
+        version: Option<u64>,
+    ) -> Result<(), CloudError>;
+
     /// Remove one rule: Huawei by id, Baidu revokeRule by its 6-tuple.
     /// Not found counts as done (`Ok`).
     async fn delete_rule(

@@ -204,6 +204,15 @@ mod tests {
         ) -> Result<(), CloudError> {
             Ok(())
         }
+        async fn update_rule(
+            &self,
+            _: &str,
+            _: &str,
+            _: &Rule,
+            _: Option<u64>,
+        ) -> Result<(), CloudError> {
+            Ok(())
+        }
         async fn delete_rule(
             &self,
             _: &str,

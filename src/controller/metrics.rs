@@ -419,6 +419,20 @@ impl CloudProvider for MeteredProvider {
         .await
     }
 
+    async fn update_rule(
+        &self,
+        group_id: &str,
+        rule_id: &str,
+        rule: &Rule,
+        version: Option<u64>,
+    ) -> Result<(), CloudError> {
+        self.record(
+            "updateRule",
+            self.inner.update_rule(group_id, rule_id, rule, version),
+        )
+        .await
+    }
+
     async fn delete_rule(
         &self,
         group_id: &str,
@@ -534,6 +548,15 @@ mod tests {
             &self,
             _: &str,
             _: &[Rule],
+            _: Option<u64>,
+        ) -> Result<(), CloudError> {
+            Err(throttled())
+        }
+        async fn update_rule(
+            &self,
+            _: &str,
+            _: &str,
+            _: &Rule,
             _: Option<u64>,
         ) -> Result<(), CloudError> {
             Err(throttled())

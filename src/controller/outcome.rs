@@ -303,7 +303,8 @@ impl Facts {
 }
 
 /// The operation kinds the planner reports, as statuses name them.
-const OPERATION_KINDS: [&str; 9] = crate::model::Operation::KINDS;
+const OPERATION_KINDS: [&str; crate::model::Operation::KINDS.len()] =
+    crate::model::Operation::KINDS;
 
 /// Counts of changes by operation kind (`createRules`, `attachPorts`, ...),
 /// in a fixed array: every object's outcome has two, and a map each was

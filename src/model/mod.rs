@@ -34,6 +34,12 @@ impl ProviderKind {
     /// Baidu's batch bind documents no limit; we use the same chunk size.
     pub const MAX_BATCH_PORTS: usize = 20;
 
+    /// Whether a rule can be changed in place (Baidu
+    /// `updateSecurityGroupRule`; Huawei has no such call).
+    pub fn updates_rules(self) -> bool {
+        self == ProviderKind::Baidu
+    }
+
     /// Most rules one batch-create call takes (Huawei only).
     pub fn max_rules_per_create(self) -> usize {
         match self {
@@ -410,6 +416,16 @@ pub enum Operation {
         group: GroupHandle,
         rules: Vec<Rule>,
     },
+    /// Change one rule in place (Baidu `updateSecurityGroupRule`, by
+    /// `securityGroupRuleId`): its remark, protocol, port range or remote
+    /// of the same kind; direction and ethertype stay. Atomic, so the rule
+    /// never is both or neither.
+    UpdateRule {
+        group: String,
+        rule_id: String,
+        from: Rule,
+        to: Rule,
+    },
     /// Remove one rule: Huawei deletes by id, Baidu revokes by its 6-tuple.
     DeleteRule {
         group: String,
@@ -445,11 +461,12 @@ pub enum Operation {
 
 impl Operation {
     /// Every [`Operation::kind`], in plan order.
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "createGroup",
         "updateGroup",
         "deleteGroup",
         "createRules",
+        "updateRule",
         "deleteRule",
         "addPortGroups",
         "removePortGroups",
@@ -464,6 +481,7 @@ impl Operation {
             Operation::UpdateGroup { .. } => "updateGroup",
             Operation::DeleteGroup { .. } => "deleteGroup",
             Operation::CreateRules { .. } => "createRules",
+            Operation::UpdateRule { .. } => "updateRule",
             Operation::DeleteRule { .. } => "deleteRule",
             Operation::AddPortGroups { .. } => "addPortGroups",
             Operation::RemovePortGroups { .. } => "removePortGroups",

@@ -20,6 +20,12 @@
 //!   created, observed rules not desired are deleted. `None` leaves the
 //!   rules alone. Duplicate observed rules that are desired are left alone
 //!   (they mean the same thing).
+//! - Baidu can change a rule in place (`UpdateRule`, by rule id): a rule
+//!   to delete and a rule to create that are recognisably the same rule
+//!   (same direction and ethertype, and the same remote or the same
+//!   protocol and ports: [`rules::updatable`]) become one update, in the
+//!   creates' phase. One call instead of two, atomic, so never both rules
+//!   and never neither. The guard counts an update as a delete.
 //! - A Huawei rule disabled in the cloud (`enabled: false`, a console edit)
 //!   filters nothing: it does not count as had. When the spec wants it, it
 //!   is deleted right before the group's `CreateRules` and created again
@@ -73,7 +79,7 @@
 //!
 //! 1. `CreateGroup`, 2. `UpdateGroup`, 3. `CreateRules` (each group's
 //!    rules disabled in the cloud that its spec wants are deleted just
-//!    before: see below),
+//!    before, and Baidu's in-place `UpdateRule`s go first: see below),
 //! 4. quota room (see below), 5. membership adds (`AddPortGroups`, then
 //!    `AttachPorts`), 6. membership removes (`RemovePortGroups`, then
 //!    `DetachPorts`), 7. Huawei re-inserts of out-of-order groups,
@@ -326,7 +332,9 @@ fn guard(
         // The cloud's default rules of a group this controller created do
         // not count towards the fraction, but the message counts every
         // rule the plan deletes.
-        let deletes = g.delete_rules.len() - g.default_deletes;
+        // A rule changed in place counts as one revoked: the guard holds
+        // back a mass change either way.
+        let deletes = g.delete_rules.len() + g.update_rules.len() - g.default_deletes;
         let existing = g.existing_rules - g.default_deletes;
         if withheld[o].is_none()
             && !cx.obj_intents[o].allow_mass_change
@@ -342,9 +350,14 @@ fn guard(
                     "(not counting the {n} default {rules} the cloud gave it, it would delete {deletes} of the {existing} rules: more than {pct:.0}%)"
                 )
             };
+            let verb = if g.update_rules.is_empty() {
+                "delete"
+            } else {
+                "delete or change"
+            };
             withheld[o] = Some(Withheld::MassChange(format!(
-                "would delete {} of the {} rules of group {} {counted}; set secgroup.io/allow-mass-change: \"true\" to allow",
-                g.delete_rules.len(),
+                "would {verb} {} of the {} rules of group {} {counted}; set secgroup.io/allow-mass-change: \"true\" to allow",
+                g.delete_rules.len() + g.update_rules.len(),
                 g.existing_rules,
                 g.target,
             )));
@@ -401,6 +414,15 @@ fn assemble(
     for g in &groups {
         for (id, r) in &g.repair_rules {
             steps.push(step(delete(id, r), g.owner));
+        }
+        for (id, old, new) in &g.update_rules {
+            let op = Operation::UpdateRule {
+                group: id.to_string(),
+                rule_id: old.id.clone(),
+                from: old.rule.clone(),
+                to: (*new).clone(),
+            };
+            steps.push(step(op, g.owner));
         }
         for chunk in g.create_rules.chunks(per_call) {
             let op = Operation::CreateRules {

@@ -25,6 +25,9 @@ pub(super) struct GroupWork<'a> {
     /// refuses to create a rule equal to one the group holds. Not a mass
     /// change: every one comes back.
     pub repair_rules: Vec<(&'a str, &'a ObservedRule)>,
+    /// Rules changed in place (Baidu): a rule to delete and one to create
+    /// that are recognisably the same rule, see [`pair_updates`].
+    pub update_rules: Vec<(&'a str, &'a ObservedRule, &'a Rule)>,
     /// Rules the group has in the cloud now (the guard's denominator).
     pub existing_rules: usize,
     /// Of `delete_rules`, the cloud's default rules of a group this
@@ -46,6 +49,58 @@ pub(super) fn is_cloud_default(rule: &Rule, group_id: &str) -> bool {
         (Direction::Ingress, Remote::Group(GroupHandle::Existing(id))) => id == group_id,
         _ => false,
     }
+}
+
+/// Whether `from` can become `to` in one Baidu `updateSecurityGroupRule`
+/// and stay recognisably the same rule: the call keeps direction and
+/// ethertype (and Baidu rules have no action or priority), and the pair
+/// keeps either its remote (a new remark, protocol or port range for the
+/// same peer) or its service (the same protocol and ports for a new peer
+/// of the same kind). Anything else is a different rule: created, then the
+/// old one revoked.
+pub(super) fn updatable(from: &Rule, to: &Rule) -> bool {
+    let same_kind = matches!(
+        (&from.remote, &to.remote),
+        (Remote::Cidr(_), Remote::Cidr(_)) | (Remote::Group(_), Remote::Group(_))
+    );
+    from.direction == to.direction
+        && from.ethertype == to.ethertype
+        && from.action == to.action
+        && from.priority == to.priority
+        && same_kind
+        && (from.remote == to.remote || (from.protocol == to.protocol && from.ports == to.ports))
+}
+
+/// Turn create + delete pairs of one group into in-place updates: each
+/// rule to delete, in the cloud's order, takes the first rule to create
+/// that it can become ([`updatable`]). One call instead of two, and no
+/// moment with both rules.
+fn pair_updates(work: &mut GroupWork<'_>) {
+    if work.create_rules.is_empty() || work.delete_rules.is_empty() {
+        return;
+    }
+    let mut taken = vec![false; work.create_rules.len()];
+    let mut kept = Vec::with_capacity(work.delete_rules.len());
+    for (id, old) in work.delete_rules.drain(..) {
+        let found = work
+            .create_rules
+            .iter()
+            .enumerate()
+            .position(|(i, new)| !taken[i] && updatable(&old.rule, new));
+        match found {
+            Some(i) => {
+                taken[i] = true;
+                work.update_rules.push((id, old, work.create_rules[i]));
+            }
+            None => kept.push((id, old)),
+        }
+    }
+    work.delete_rules = kept;
+    let mut i = 0;
+    work.create_rules.retain(|_| {
+        i += 1;
+        !taken[i - 1]
+    });
 }
 
 /// A group to delete because its object is going away.
@@ -88,6 +143,7 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
             create_rules: Vec::new(),
             delete_rules: Vec::new(),
             repair_rules: Vec::new(),
+            update_rules: Vec::new(),
             existing_rules: 0,
             default_deletes: 0,
         };
@@ -184,6 +240,9 @@ pub(super) fn resolve<'a>(desired: &'a DesiredState, cx: &mut Cx<'a>) -> Vec<Gro
                         }
                         work.delete_rules.push((id, r));
                     }
+                }
+                if provider.updates_rules() {
+                    pair_updates(&mut work);
                 }
             }
         }

@@ -157,6 +157,31 @@ pub fn apply_step(
                 }
             }
         }
+        Operation::UpdateRule {
+            group, rule_id, to, ..
+        } => {
+            let g = state
+                .groups
+                .get_mut(group)
+                .ok_or_else(|| format!("group {group} does not exist"))?;
+            if g.rules.iter().any(|r| r.id != *rule_id && r.rule == *to) {
+                return Err(format!("UpdateRule {rule_id}: {group} already has {to}"));
+            }
+            let slot = g
+                .rules
+                .iter_mut()
+                .find(|r| &r.id == rule_id)
+                .ok_or_else(|| format!("rule {rule_id} not found in {group}"))?;
+            if slot.rule.direction != to.direction || slot.rule.ethertype != to.ethertype {
+                return Err(format!(
+                    "UpdateRule {rule_id} cannot change the direction or ethertype"
+                ));
+            }
+            slot.rule = to.clone();
+            if let Some(v) = g.version.as_mut() {
+                *v += 1;
+            }
+        }
         Operation::DeleteRule { group, rule_id, .. } => {
             let g = state
                 .groups

@@ -231,6 +231,17 @@ async fn run_step(
             }
             Ok(())
         }
+        Operation::UpdateRule {
+            group, rule_id, to, ..
+        } => {
+            let to = resolve_rule(to, created)?;
+            let version = versions.get(group).copied();
+            provider.update_rule(group, rule_id, &to, version).await?;
+            if let Some(v) = versions.get_mut(group) {
+                *v += 1;
+            }
+            Ok(())
+        }
         Operation::DeleteRule {
             group,
             rule_id,

@@ -96,7 +96,9 @@ impl Observation {
         };
         match op {
             Operation::CreateGroup { .. } => {}
-            Operation::UpdateGroup { group, .. } | Operation::DeleteRule { group, .. } => {
+            Operation::UpdateGroup { group, .. }
+            | Operation::UpdateRule { group, .. }
+            | Operation::DeleteRule { group, .. } => {
                 forget_group(self, group);
             }
             Operation::CreateRules { group, .. } => {

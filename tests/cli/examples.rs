@@ -409,3 +409,71 @@ async fn both_clouds_in_one_run_in_two_namespaces() {
         assert!(!results.is_empty() && results.iter().all(|x| x["status"] == "ok"));
     }
 }
+
+/// A changed rule of a Baidu group is one `updateSecurityGroupRule` call:
+/// no authorize and revoke, no moment with both rules or neither.
+#[tokio::test]
+async fn baidu_rule_edit_is_one_update_in_place() {
+    let sim = example_sim().await;
+    let r = run_sim(&["apply", "-f", &example("baidu"), "--cloud", "sim"], &sim).await;
+    assert_eq!(r.exit, Exit::Success, "{}", r.all());
+    let web = bd_group_id(&sim, "web");
+    let before = write_calls(&sim);
+
+    // The https rule moves to 8443 and gets another remark.
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(example("baidu")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap();
+        let text = if name == "security-groups.yaml" {
+            let edited = text.replacen(
+                "      ports: \"443\"\n      remoteIpPrefix: 0.0.0.0/0\n      description: https\n",
+                "      ports: \"8443\"\n      remoteIpPrefix: 0.0.0.0/0\n      description: https-alt\n",
+                1,
+            );
+            assert_ne!(edited, text, "the example's https rule");
+            edited
+        } else {
+            text
+        };
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let edited = dir.path().to_str().unwrap();
+    let r = run_sim(
+        &["plan", "-f", edited, "--cloud", "sim", "-o", "json"],
+        &sim,
+    )
+    .await;
+    assert_eq!(r.exit, Exit::Success, "{}", r.all());
+    let plan: Value = serde_json::from_str(&r.out).unwrap();
+    let steps = steps(&plan);
+    assert_eq!(steps.len(), 1, "{steps:#?}");
+    assert_eq!(steps[0]["kind"], "updateRule");
+    assert_eq!(steps[0]["target"], web.as_str());
+    assert_eq!(steps[0]["operation"]["to"]["description"], "https-alt");
+
+    let r = run_sim(&["apply", "-f", edited, "--cloud", "sim"], &sim).await;
+    assert_eq!(r.exit, Exit::Success, "{}", r.all());
+    assert!(r.out.contains("Verified"), "{}", r.out);
+    let mut after = write_calls(&sim);
+    for (op, n) in &before {
+        if let Some(m) = after.get_mut(op) {
+            *m -= n;
+        }
+    }
+    after.retain(|_, n| *n > 0);
+    assert_eq!(
+        after,
+        BTreeMap::from([("baidu.updateRule".to_string(), 1)]),
+        "one call"
+    );
+    let rules = sim.baidu_group_rules(&web).unwrap_or_default();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.port_range == "8443" && r.remark == "https-alt"),
+        "{rules:#?}"
+    );
+    assert!(!rules.iter().any(|r| r.port_range == "443"), "{rules:#?}");
+}

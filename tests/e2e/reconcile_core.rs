@@ -90,6 +90,15 @@ impl CloudProvider for Recorder {
         let remotes: Vec<String> = rules.iter().map(|r| r.remote.to_string()).collect();
         self.call(format!("create_rules {g} {remotes:?} v={v:?}"))
     }
+    async fn update_rule(
+        &self,
+        g: &str,
+        id: &str,
+        _r: &Rule,
+        v: Option<u64>,
+    ) -> Result<(), CloudError> {
+        self.call(format!("update_rule {g} {id} v={v:?}"))
+    }
     async fn delete_rule(
         &self,
         g: &str,

@@ -117,6 +117,107 @@ fn repairing_every_disabled_rule_is_not_a_mass_change() {
     assert_converges(&d, &o);
 }
 
+/// Baidu: a rule to delete and one to create that are the same rule with
+/// another port, remark or peer become one in-place update; unrelated
+/// rules are still created, then revoked. Huawei has no update.
+#[test]
+fn baidu_changes_a_recognisable_rule_in_place() {
+    let old = tcp(BD, 443);
+    let cidr = |c: &str| Remote::Cidr(c.parse().unwrap());
+    let mut other_port = tcp(BD, 8443);
+    other_port.description = "https-alt".into();
+    let mut other_peer = old.clone();
+    other_peer.remote = cidr("10.0.0.0/8");
+    let mut remark = old.clone();
+    remark.description = "tls".into();
+    let mut egress = old.clone();
+    egress.direction = Direction::Egress;
+    let mut unrelated = tcp(BD, 22);
+    unrelated.remote = cidr("10.0.0.0/8");
+    let mut to_group = old.clone();
+    to_group.remote = Remote::Group(existing("g-2"));
+    let cases: [(&str, &Rule, bool); 6] = [
+        ("port and remark", &other_port, true),
+        ("peer", &other_peer, true),
+        ("remark", &remark, true),
+        ("direction", &egress, false),
+        ("port and peer", &unrelated, false),
+        ("a group for an address", &to_group, false),
+    ];
+    for (what, new, in_place) in cases {
+        let mut d = desired(BD);
+        d.groups.push(sg("web", "g-1", Some(vec![new.clone()])));
+        // One rule of one: past the guard either way.
+        d.groups[0].intent.allow_mass_change = true;
+        let mut o = observed(&[], &[]);
+        o.groups
+            .insert("g-1".into(), group("g-1", std::slice::from_ref(&old)));
+        o.groups.insert("g-2".into(), group("g-2", &[]));
+        let out = plan_ok(&d, &o);
+        let expected = if in_place {
+            vec![Operation::UpdateRule {
+                group: "g-1".into(),
+                rule_id: "g-1-r0".into(),
+                from: old.clone(),
+                to: new.clone(),
+            }]
+        } else {
+            vec![
+                Operation::CreateRules {
+                    group: existing("g-1"),
+                    rules: vec![new.clone()],
+                },
+                delete_rule("g-1", 0, &old),
+            ]
+        };
+        assert_eq!(ops(&out), expected, "{what}");
+        assert_converges(&d, &o);
+    }
+
+    // Huawei: never an update.
+    let mut d = desired(HW);
+    let mut new = tcp(HW, 443);
+    new.description = "tls".into();
+    d.groups.push(sg("web", "sg-1", Some(vec![new.clone()])));
+    d.groups[0].intent.allow_mass_change = true;
+    let mut o = observed(&[], &[]);
+    o.groups
+        .insert("sg-1".into(), group("sg-1", &[tcp(HW, 443)]));
+    let kinds: Vec<&str> = ops(&plan_ok(&d, &o)).iter().map(|op| op.kind()).collect();
+    assert_eq!(kinds, ["createRules", "deleteRule"]);
+}
+
+/// Each rule to delete takes at most one rule to create, and the guard
+/// counts an update as a rule revoked.
+#[test]
+fn baidu_updates_pair_one_to_one_and_count_for_the_guard() {
+    let olds: Vec<Rule> = (1..=4).map(|p| tcp(BD, p)).collect();
+    let news: Vec<Rule> = (11..=13).map(|p| tcp(BD, p)).collect();
+    let mut d = desired(BD);
+    d.groups.push(sg("web", "g-1", Some(news.clone())));
+    let mut o = observed(&[], &[]);
+    o.groups.insert("g-1".into(), group("g-1", &olds));
+    let out = plan_ok(&d, &o);
+    let report = &out.reports[&key("SecurityGroup", "web")];
+    // 3 updates + 1 delete of 4 rules: over the guard's half.
+    let Some(Withheld::MassChange(why)) = &report.withheld else {
+        panic!("{report:#?}")
+    };
+    assert!(
+        why.starts_with("would delete or change 4 of the 4 rules"),
+        "{why}"
+    );
+    let mut d = d.clone();
+    d.groups[0].intent.allow_mass_change = true;
+    let out = plan_ok(&d, &o);
+    let kinds: Vec<&str> = ops(&out).iter().map(|op| op.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["updateRule", "updateRule", "updateRule", "deleteRule"]
+    );
+    assert_converges(&d, &o);
+}
+
 #[test]
 fn a_changed_rule_is_created_before_the_old_one_is_deleted() {
     let old = tcp(HW, 80);

@@ -194,6 +194,16 @@ impl CloudProvider for Crashing<'_> {
         self.write("createRules", self.inner.create_rules(g, rules, v))
             .await
     }
+    async fn update_rule(
+        &self,
+        g: &str,
+        id: &str,
+        r: &Rule,
+        v: Option<u64>,
+    ) -> Result<(), CloudError> {
+        self.write("updateRule", self.inner.update_rule(g, id, r, v))
+            .await
+    }
     async fn delete_rule(
         &self,
         g: &str,

@@ -169,6 +169,19 @@ impl CloudProvider for Recording {
         )
         .await
     }
+    async fn update_rule(
+        &self,
+        group_id: &str,
+        rule_id: &str,
+        rule: &Rule,
+        version: Option<u64>,
+    ) -> Result<(), CloudError> {
+        self.write(
+            "updateRule",
+            self.inner.update_rule(group_id, rule_id, rule, version),
+        )
+        .await
+    }
     async fn delete_rule(
         &self,
         group_id: &str,

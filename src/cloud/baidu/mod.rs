@@ -910,6 +910,16 @@ impl CloudProvider for BaiduClient {
         Ok(())
     }
 
+    async fn update_rule(
+        &self,
+        _group_id: &str,
+        rule_id: &str,
+        rule: &Rule,
+        version: Option<u64>,
+    ) -> Result<(), CloudError> {
+        BaiduClient::update_rule(self, rule_id, rule, version).await
+    }
+
     async fn delete_rule(
         &self,
         group_id: &str,

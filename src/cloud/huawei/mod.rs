@@ -830,6 +830,21 @@ impl CloudProvider for HuaweiClient {
         Ok(())
     }
 
+    /// Huawei VPC v3 has no rule update: a changed rule is created, then
+    /// the old one deleted, and the planner never asks for this.
+    async fn update_rule(
+        &self,
+        _group_id: &str,
+        rule_id: &str,
+        _rule: &Rule,
+        _version: Option<u64>,
+    ) -> Result<(), CloudError> {
+        Err(crate::cloud::transport::invalid(
+            "Unsupported",
+            format!("rule {rule_id}: Huawei VPC cannot update a rule in place"),
+        ))
+    }
+
     async fn delete_rule(
         &self,
         _group_id: &str,

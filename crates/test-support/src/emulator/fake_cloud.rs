@@ -32,7 +32,8 @@ pub struct FakeCloud {
 }
 
 /// Every write call, by the planner's operation kind.
-const WRITES: [&str; 9] = secgroup_controller::model::Operation::KINDS;
+const WRITES: [&str; secgroup_controller::model::Operation::KINDS.len()] =
+    secgroup_controller::model::Operation::KINDS;
 
 fn err(code: &str, message: impl Into<String>) -> ApiErrorDetail {
     ApiErrorDetail {
@@ -219,6 +220,24 @@ impl CloudProvider for FakeCloud {
                 rule: r.clone(),
                 enabled: true,
             });
+        }
+        Ok(())
+    }
+
+    async fn update_rule(
+        &self,
+        group_id: &str,
+        rule_id: &str,
+        rule: &Rule,
+        _version: Option<u64>,
+    ) -> Result<(), CloudError> {
+        let mut s = self.count("updateRule");
+        if let Some(r) = s
+            .groups
+            .get_mut(group_id)
+            .and_then(|g| g.rules.iter_mut().find(|r| r.id == rule_id))
+        {
+            r.rule = rule.clone();
         }
         Ok(())
     }
