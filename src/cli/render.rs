@@ -530,6 +530,7 @@ mod tests {
                 changes: BTreeMap::from([("deleteRule".to_string(), 4)]),
                 withheld: Some(Withheld::MassChange("would revoke 4 of 6 rules".into())),
                 conflicts: vec![],
+                rule_conflicts: vec![],
                 warnings: vec!["rule 3 duplicates rule 1".into()],
             },
         );

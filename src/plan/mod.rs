@@ -220,6 +220,18 @@ pub struct Conflict {
     pub message: String,
 }
 
+/// Two owners of one group want a rule of the same identity with different
+/// attributes (say priority 1 and priority 50): neither variant is created
+/// and the cloud's rules of that identity stay as they are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleConflict {
+    pub group: String,
+    /// The rule as this object wants it.
+    pub rule: String,
+    pub with: ObjectKey,
+    pub message: String,
+}
+
 /// What the plan means for one object, for its status.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectReport {
@@ -228,8 +240,35 @@ pub struct ObjectReport {
     pub changes: BTreeMap<String, usize>,
     pub withheld: Option<Withheld>,
     pub conflicts: Vec<Conflict>,
+    /// Disagreements with other owners of a group's rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_conflicts: Vec<RuleConflict>,
     /// Things the user should know that block nothing.
     pub warnings: Vec<String>,
+}
+
+impl ObjectReport {
+    /// Whether the object disagrees with another about a port or a rule.
+    pub fn has_conflicts(&self) -> bool {
+        !self.conflicts.is_empty() || !self.rule_conflicts.is_empty()
+    }
+
+    /// One line per conflict, for conditions and errors.
+    pub fn conflict_lines(&self) -> Vec<String> {
+        let ports = self.conflicts.iter().map(|c| {
+            format!(
+                "port {} / group {} with {}: {}",
+                c.port, c.group, c.with, c.message
+            )
+        });
+        let rules = self.rule_conflicts.iter().map(|c| {
+            format!(
+                "group {} rule \"{}\" with {}: {}",
+                c.group, c.rule, c.with, c.message
+            )
+        });
+        ports.chain(rules).collect()
+    }
 }
 
 /// The planner's answer.
@@ -249,7 +288,7 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Result<PlanOutcome, Vec<FieldError>> {
     let mut cx = Cx::new(desired, observed);
-    let groups = rules::resolve(desired, &mut cx);
+    let (groups, rule_work) = rules::resolve(desired, &mut cx);
     let deletions = rules::deletions(desired, &mut cx);
     let (ports, removals) = membership::resolve(desired, &mut cx);
     if !cx.errors.is_empty() {
@@ -259,9 +298,15 @@ pub fn plan(
         return Err(errors);
     }
 
-    let withheld = guard(&mut cx, &groups, &removals, opts);
+    let withheld = guard(&mut cx, &rule_work, &removals, opts);
     let allowed: Vec<bool> = withheld.iter().map(Option::is_none).collect();
-    let steps = assemble(&mut cx, &groups, &deletions, &ports, &allowed, true);
+    let work = Work {
+        groups: &groups,
+        rules: &rule_work,
+        deletions: &deletions,
+        ports: &ports,
+    };
+    let steps = assemble(&mut cx, &work, &allowed, true);
     let mut reports = std::mem::take(&mut cx.reports);
     count(&steps, &mut reports, |o| allowed[o as usize]);
     if allowed.contains(&false) {
@@ -269,7 +314,7 @@ pub fn plan(
         // withheld (no warnings from this pass; they were given above).
         cx.reports = vec![ObjectReport::default(); reports.len()];
         let everything = vec![true; allowed.len()];
-        let hypothetical = assemble(&mut cx, &groups, &deletions, &ports, &everything, false);
+        let hypothetical = assemble(&mut cx, &work, &everything, false);
         count(&hypothetical, &mut reports, |o| !allowed[o as usize]);
     }
     for (report, w) in reports.iter_mut().zip(withheld) {
@@ -288,10 +333,13 @@ pub fn plan(
     })
 }
 
-/// Decide, per object, whether its changes are withheld and why.
+/// Decide, per object, whether its changes are withheld and why. The
+/// rule guard counts a group's deletions over all its owners (several
+/// objects letting go of rules at once add up), and holds every owner with
+/// a share in them that does not allow mass change.
 fn guard(
     cx: &mut Cx<'_>,
-    groups: &[rules::GroupWork<'_>],
+    groups: &[rules::RuleWork<'_>],
     removals: &[usize],
     opts: &PlanOptions,
 ) -> Vec<Option<Withheld>> {
@@ -305,32 +353,46 @@ fn guard(
         })
         .collect();
     for g in groups {
-        let o = g.owner as usize;
         // The cloud's default rules of a group this controller created do
         // not count towards the fraction, but the message counts every
         // rule the plan deletes.
         let deletes = g.delete_rules.len() - g.default_deletes;
         let existing = g.existing_rules - g.default_deletes;
-        if withheld[o].is_none()
-            && !cx.obj_intents[o].allow_mass_change
-            && deletes as f64 > opts.max_revoke_fraction * existing as f64
-        {
-            let pct = opts.max_revoke_fraction * 100.0;
-            let counted = if g.default_deletes == 0 {
-                format!("(more than {pct:.0}%)")
-            } else {
-                let n = g.default_deletes;
-                let rules = if n == 1 { "rule" } else { "rules" };
-                format!(
-                    "(not counting the {n} default {rules} the cloud gave it, it would delete {deletes} of the {existing} rules: more than {pct:.0}%)"
-                )
-            };
-            withheld[o] = Some(Withheld::MassChange(format!(
-                "would delete {} of the {} rules of group {} {counted}; set secgroup.io/allow-mass-change: \"true\" to allow",
-                g.delete_rules.len(),
-                g.existing_rules,
-                g.target,
-            )));
+        if deletes as f64 <= opts.max_revoke_fraction * existing as f64 {
+            continue;
+        }
+        let mut owners: Vec<Obj> = g
+            .delete_rules
+            .iter()
+            .flat_map(|(_, _, owners)| owners.iter().copied())
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let pct = opts.max_revoke_fraction * 100.0;
+        let counted = if g.default_deletes == 0 {
+            format!("(more than {pct:.0}%)")
+        } else {
+            let n = g.default_deletes;
+            let rules = if n == 1 { "rule" } else { "rules" };
+            format!(
+                "(not counting the {n} default {rules} the cloud gave it, it would delete {deletes} of the {existing} rules: more than {pct:.0}%)"
+            )
+        };
+        let others = if owners.len() > 1 {
+            " (with the other objects owning its rules)"
+        } else {
+            ""
+        };
+        for o in owners {
+            let o = o as usize;
+            if withheld[o].is_none() && !cx.obj_intents[o].allow_mass_change {
+                withheld[o] = Some(Withheld::MassChange(format!(
+                    "would delete{others} {} of the {} rules of group {} {counted}; set secgroup.io/allow-mass-change: \"true\" to allow",
+                    g.delete_rules.len(),
+                    g.existing_rules,
+                    g.target,
+                )));
+            }
         }
     }
     for (o, &n) in removals.iter().enumerate() {
@@ -347,20 +409,34 @@ fn guard(
     withheld
 }
 
+/// What the planner found to do, before the guard and batching.
+struct Work<'w, 'a> {
+    groups: &'w [rules::GroupWork],
+    rules: &'w [rules::RuleWork<'a>],
+    deletions: &'w [rules::DeletionWork<'a>],
+    ports: &'w [membership::PortWork<'a>],
+}
+
+/// The allowed objects among `owners`, or `None` when there are none.
+fn allowed_owners(owners: &[Obj], allowed: &[bool]) -> Option<Vec<Obj>> {
+    let mine: Vec<Obj> = owners
+        .iter()
+        .copied()
+        .filter(|&o| allowed[o as usize])
+        .collect();
+    (!mine.is_empty()).then_some(mine)
+}
+
 /// Build the ordered steps from the changes of the `allowed` objects.
-fn assemble(
-    cx: &mut Cx<'_>,
-    groups: &[rules::GroupWork<'_>],
-    deletions: &[rules::DeletionWork<'_>],
-    ports: &[membership::PortWork<'_>],
-    allowed: &[bool],
-    warn: bool,
-) -> Vec<Planned> {
+/// A rule several objects own is changed when one of them is allowed, and
+/// a group's rule creates share `CreateRules` calls whoever owns them.
+fn assemble(cx: &mut Cx<'_>, work: &Work<'_, '_>, allowed: &[bool], warn: bool) -> Vec<Planned> {
     let step = |op: Operation, owner: Obj| Planned {
         op,
         owners: vec![owner],
     };
-    let groups: Vec<&rules::GroupWork<'_>> = groups
+    let groups: Vec<&rules::GroupWork> = work
+        .groups
         .iter()
         .filter(|g| allowed[g.owner as usize])
         .collect();
@@ -376,31 +452,46 @@ fn assemble(
         }
     }
     let per_call = cx.provider.max_rules_per_create();
-    for g in &groups {
-        for chunk in g.create_rules.chunks(per_call) {
-            let op = Operation::CreateRules {
-                group: g.target.clone(),
-                rules: chunk.iter().map(|r| (*r).clone()).collect(),
-            };
-            steps.push(step(op, g.owner));
+    for g in work.rules {
+        let creates: Vec<(&crate::model::Rule, Vec<Obj>)> = g
+            .create_rules
+            .iter()
+            .filter_map(|(r, owners)| allowed_owners(owners, allowed).map(|o| (*r, o)))
+            .collect();
+        for chunk in creates.chunks(per_call) {
+            let mut owners: Vec<Obj> = chunk.iter().flat_map(|(_, o)| o.iter().copied()).collect();
+            owners.sort_unstable();
+            owners.dedup();
+            steps.push(Planned {
+                op: Operation::CreateRules {
+                    group: g.target.clone(),
+                    rules: chunk.iter().map(|(r, _)| (*r).clone()).collect(),
+                },
+                owners,
+            });
         }
     }
-    let membership = batch::build(cx, ports, allowed, warn);
+    let membership = batch::build(cx, work.ports, allowed, warn);
     steps.extend(membership.early);
     steps.extend(membership.adds);
     steps.extend(membership.removes);
     steps.extend(membership.reinserts);
-    for g in &groups {
-        for (id, r) in &g.delete_rules {
-            let op = Operation::DeleteRule {
-                group: id.to_string(),
-                rule_id: r.id.clone(),
-                rule: r.rule.clone(),
+    for g in work.rules {
+        for (id, r, owners) in &g.delete_rules {
+            let Some(owners) = allowed_owners(owners, allowed) else {
+                continue;
             };
-            steps.push(step(op, g.owner));
+            steps.push(Planned {
+                op: Operation::DeleteRule {
+                    group: id.to_string(),
+                    rule_id: r.id.clone(),
+                    rule: r.rule.clone(),
+                },
+                owners,
+            });
         }
     }
-    for d in deletions.iter().filter(|d| allowed[d.owner as usize]) {
+    for d in work.deletions.iter().filter(|d| allowed[d.owner as usize]) {
         let holders = cx
             .observed
             .ports

@@ -67,6 +67,7 @@ impl Sg {
                 vpc_id: None,
                 rules: None,
                 deletion_policy: None,
+                rules_policy: None,
             },
         );
         g.metadata.namespace = Some(NS.into());

@@ -307,6 +307,7 @@ fn empty_desired(kind: ProviderKind) -> DesiredState {
         ports: Vec::new(),
         memberships: Vec::new(),
         deletions: Vec::new(),
+        rule_sets: Vec::new(),
     }
 }
 
@@ -331,6 +332,8 @@ pub fn managed_group(kind: ProviderKind, g: usize, rules: Vec<Rule>) -> DesiredG
         unmanaged: Default::default(),
         vpc_id: Some("vpc-1".into()),
         rules: Some(rules),
+        rules_policy: secgroup_controller::model::RulesPolicy::Authoritative,
+        managed_rules: Default::default(),
     }
 }
 
@@ -577,6 +580,8 @@ pub fn create_and_join(kind: ProviderKind, ports: usize, rules: usize) -> Scenar
         unmanaged: Default::default(),
         vpc_id: Some("vpc-1".into()),
         rules: Some((0..rules).map(|i| rule(kind, i)).collect()),
+        rules_policy: secgroup_controller::model::RulesPolicy::Authoritative,
+        managed_rules: Default::default(),
     });
     desired.memberships.push(DesiredMembership {
         intent: intent("SecurityGroupMembership", "fresh-members"),

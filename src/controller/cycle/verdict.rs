@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::crd::ANNOTATION_ALLOW_MASS_CHANGE;
 use crate::crd::resolve::Resolution;
 use crate::model::{
-    DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredState, FieldError, GroupDeletion,
-    GroupHandle, ObjectKey, Operation,
+    DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredRuleSet, DesiredState, FieldError,
+    GroupDeletion, GroupHandle, ObjectKey, Operation, Remote, Rule,
 };
 use crate::plan::{ObjectReport, PlanOutcome, Withheld};
 use crate::reconcile::{ExecuteReport, Observation, StepError, StepResult};
@@ -98,10 +98,12 @@ pub fn derive(d: &Derivation<'_>) -> CycleResult {
                 }
                 // Paused or observed objects withhold their cleanup too.
                 o.cleanup_done = o.verdict.is_synced();
-                if o.cleanup_done
-                    && let Facts::Membership { managed_ports, .. } = &mut o.facts
-                {
-                    managed_ports.clear();
+                if o.cleanup_done {
+                    match &mut o.facts {
+                        Facts::Membership { managed_ports, .. } => managed_ports.clear(),
+                        Facts::Rules { managed_rules, .. } => managed_rules.clear(),
+                        _ => {}
+                    }
                 }
             }
             o
@@ -210,6 +212,7 @@ struct Index<'a> {
     groups: HashMap<&'a ObjectKey, &'a DesiredGroup>,
     ports: HashMap<&'a ObjectKey, &'a DesiredPortGroups>,
     memberships: HashMap<&'a ObjectKey, &'a DesiredMembership>,
+    rule_sets: HashMap<&'a ObjectKey, &'a DesiredRuleSet>,
     deletions: HashMap<&'a ObjectKey, &'a GroupDeletion>,
     results: HashMap<&'a ObjectKey, Vec<&'a StepResult>>,
     skipped: HashSet<&'a ObjectKey>,
@@ -244,6 +247,11 @@ impl<'a> Index<'a> {
                 .deletions
                 .iter()
                 .map(|d| (&d.intent.owner, d))
+                .collect(),
+            rule_sets: desired
+                .rule_sets
+                .iter()
+                .map(|s| (&s.intent.owner, s))
                 .collect(),
             results,
             skipped,
@@ -281,6 +289,36 @@ fn group_id<'a>(
         GroupHandle::Existing(id) => Some(id),
         GroupHandle::New(owner) => created.and_then(|c| c.get(owner)).map(String::as_str),
     }
+}
+
+/// The identities of the rules an object owns after the cycle: those it
+/// wants (a rule naming a group this cycle did not create has no identity
+/// yet: nothing of it is in the cloud), and, until a cycle converges, the
+/// ones it owned before, so a revoke that did not happen yet is not
+/// forgotten.
+fn managed_rules(
+    wanted: &[Rule],
+    before: &BTreeSet<String>,
+    converged: bool,
+    created: Option<&BTreeMap<ObjectKey, String>>,
+) -> Vec<String> {
+    let mut managed: BTreeSet<String> = wanted
+        .iter()
+        .filter_map(|r| match &r.remote {
+            Remote::Group(h @ GroupHandle::New(_)) => group_id(h, created).map(|id| {
+                Rule {
+                    remote: Remote::Group(GroupHandle::Existing(id.to_string())),
+                    ..r.clone()
+                }
+                .identity()
+            }),
+            _ => Some(r.identity()),
+        })
+        .collect();
+    if !converged {
+        managed.extend(before.iter().cloned());
+    }
+    managed.into_iter().collect()
 }
 
 /// Counts by operation kind as outcomes keep them.
@@ -340,15 +378,31 @@ fn object_outcome(
             .and_then(|id| observed.groups.get(id))
             .map(|g| g.rules.len() as i64)
             .unwrap_or(0);
+        let converged_rules = converged && !report.has_conflicts();
         o.facts = Facts::Group {
             group_id,
             rule_count: Some(u32::try_from((before + rule_delta).max(0)).unwrap_or(u32::MAX)),
+            managed_rules: Some(managed_rules(
+                g.rules.as_deref().unwrap_or(&[]),
+                &g.managed_rules,
+                converged_rules,
+                created,
+            )),
         };
     }
     if let Some(del) = index.deletions.get(key) {
         o.facts = Facts::Group {
             group_id: Some(del.group_id.clone()),
             rule_count: None,
+            managed_rules: None,
+        };
+    }
+    if let Some(rs) = index.rule_sets.get(key) {
+        let converged_rules = converged && !report.has_conflicts();
+        o.facts = Facts::Rules {
+            group_id: id_of(&rs.group),
+            rule_count: to_u32(rs.rules.len()),
+            managed_rules: managed_rules(&rs.rules, &rs.managed_rules, converged_rules, created),
         };
     }
     if let Some(p) = index.ports.get(key) {
@@ -410,19 +464,8 @@ fn object_outcome(
 
     o.verdict = if let Some(f) = failure {
         f
-    } else if !report.conflicts.is_empty() {
-        let list = report
-            .conflicts
-            .iter()
-            .map(|c| {
-                format!(
-                    "port {} / group {} with {}: {}",
-                    c.port, c.group, c.with, c.message
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        Verdict::stalled(Reason::Conflict, list)
+    } else if report.has_conflicts() {
+        Verdict::stalled(Reason::Conflict, report.conflict_lines().join("; "))
     } else if let Some(w) = &report.withheld {
         withheld_verdict(w, report)
     } else if skipped && d.fenced {
@@ -543,6 +586,7 @@ mod tests {
             ports: vec![port_intent("p")],
             memberships: vec![],
             deletions: vec![],
+            rule_sets: Vec::new(),
         };
         let resolution = Resolution {
             desired: desired.clone(),
@@ -802,6 +846,7 @@ mod tests {
         let account = ObjectKey::new("CloudAccount", "ns", "acct");
         let web = ObjectKey::new("SecurityGroup", "ns", "web");
         let desired = DesiredState {
+            rule_sets: vec![],
             provider: ProviderKind::Huawei,
             groups: vec![],
             ports: vec![],
