@@ -15,15 +15,29 @@
 //!   [`crate::model::UnmanagedFields`]); Baidu has no such call, so the object gets a
 //!   warning instead. An existing group absent from the cloud gets a warning
 //!   ("group X not found") and no steps.
-//! - `rules: Some(..)` is authoritative: desired rules (normalized already,
-//!   so equal rules are `==`; duplicates count once) that the group lacks are
-//!   created, observed rules not desired are deleted. `None` leaves the
-//!   rules alone. Duplicate observed rules that are desired are left alone
-//!   (they mean the same thing).
+//! - A group's rules have owners: its `SecurityGroup` (`DesiredGroup::rules`)
+//!   and every [`crate::model::DesiredRuleSet`] naming it. Rules are
+//!   normalized already, so equal rules are `==`; a rule several owners
+//!   want counts once. Wanted rules the group lacks are created.
+//! - [`crate::model::RulesPolicy::Authoritative`]: observed rules nobody
+//!   wants are deleted (on behalf of the group's object, and of every owner
+//!   that recorded them). `Additive` (also a group with no `SecurityGroup`
+//!   object): an observed rule is deleted only when some owner recorded its
+//!   [`crate::model::Rule::identity`] (`managed_rules`) and no owner wants
+//!   it; rules nobody ever owned are left alone. Duplicate observed rules
+//!   that are wanted are left alone (they mean the same thing).
+//! - Owners wanting rules of one identity ([`crate::model::Rule::slot`]:
+//!   Huawei without action, priority and description; Baidu with the
+//!   remark) but not the same variants are a [`RuleConflict`] on each:
+//!   no variant is created and no observed rule of that identity deleted.
+//!   It depends on the desired state only, so nothing flaps.
 //! - Creates go in `CreateRules` calls of at most
 //!   [`ProviderKind::max_rules_per_create`] rules (200 on Huawei, one per
-//!   call on Baidu). A rule naming a group that this plan cannot create
-//!   (its object paused or in observe mode) waits, with a warning.
+//!   call on Baidu), shared by all owners of the group: a call names every
+//!   owner whose rule it carries, and is made when one of them is not
+//!   withheld. A rule naming a group that this plan cannot create (its
+//!   object paused or in observe mode) waits, with a warning; so do the
+//!   rules of a `SecurityGroupRules` for such a group.
 //! - `GroupDeletion` becomes a `DeleteGroup` at the very end, unless ports
 //!   would still hold the group after the plan (the clouds refuse); then the
 //!   object gets a warning and the deletion waits for a later pass.
@@ -134,7 +148,9 @@
 //! Steps name the objects whose intent they carry out (`Step::owners`).
 //! An object in `Mode::Paused` or `Mode::Observe` is withheld; so is an
 //! object (without `allow_mass_change`) whose changes would delete more than
-//! [`PlanOptions::max_revoke_fraction`] of a group's existing rules or
+//! [`PlanOptions::max_revoke_fraction`] of a group's existing rules (counted
+//! over all the group's owners: each owner with a share in the deletes is
+//! held) or
 //! remove more than [`PlanOptions::max_membership_removals`] memberships
 //! ([`Withheld::MassChange`] says how many). A withheld object's changes
 //! are left out before batching, so they never ride in a batch; a pair that
