@@ -213,6 +213,9 @@ struct Index<'a> {
     ports: HashMap<&'a ObjectKey, &'a DesiredPortGroups>,
     memberships: HashMap<&'a ObjectKey, &'a DesiredMembership>,
     rule_sets: HashMap<&'a ObjectKey, &'a DesiredRuleSet>,
+    /// Rules created minus rules deleted by the steps that succeeded, by
+    /// group id.
+    rule_deltas: HashMap<String, i64>,
     deletions: HashMap<&'a ObjectKey, &'a GroupDeletion>,
     results: HashMap<&'a ObjectKey, Vec<&'a StepResult>>,
     skipped: HashSet<&'a ObjectKey>,
@@ -222,7 +225,20 @@ impl<'a> Index<'a> {
     fn new(d: &Derivation<'a>) -> Self {
         let mut results: HashMap<&ObjectKey, Vec<&StepResult>> = HashMap::new();
         let mut skipped = HashSet::new();
+        let mut rule_deltas: HashMap<String, i64> = HashMap::new();
         if let Some(exec) = d.execution {
+            for r in exec.results.iter().filter(|r| r.result.is_ok()) {
+                let (group, delta) = match &r.step.op {
+                    Operation::CreateRules { group, rules } => {
+                        (group_id(group, Some(&exec.created)), rules.len() as i64)
+                    }
+                    Operation::DeleteRule { group, .. } => (Some(group.as_str()), -1),
+                    _ => continue,
+                };
+                if let Some(id) = group {
+                    *rule_deltas.entry(id.to_string()).or_insert(0) += delta;
+                }
+            }
             for r in &exec.results {
                 for owner in &r.step.owners {
                     results.entry(owner).or_default().push(r);
@@ -253,6 +269,7 @@ impl<'a> Index<'a> {
                 .iter()
                 .map(|s| (&s.intent.owner, s))
                 .collect(),
+            rule_deltas,
             results,
             skipped,
         }
@@ -342,16 +359,10 @@ fn object_outcome(
     o.planned = counts(&report.changes);
 
     let mut failure: Option<Verdict> = None;
-    let mut rule_delta: i64 = 0;
     for r in index.results.get(key).into_iter().flatten() {
         match &r.result {
             Ok(()) => {
                 o.applied.add(r.step.op.kind(), 1);
-                match &r.step.op {
-                    Operation::CreateRules { rules, .. } => rule_delta += rules.len() as i64,
-                    Operation::DeleteRule { .. } => rule_delta -= 1,
-                    _ => {}
-                }
             }
             Err(e) => {
                 failure = Some(match e {
@@ -373,6 +384,12 @@ fn object_outcome(
     let observed = &d.observation.observed;
     if let Some(g) = index.groups.get(key) {
         let group_id = id_of(&g.handle);
+        // Every owner's rule changes to the group count, not only its own.
+        let rule_delta = group_id
+            .as_deref()
+            .and_then(|id| index.rule_deltas.get(id))
+            .copied()
+            .unwrap_or(0);
         let before = group_id
             .as_ref()
             .and_then(|id| observed.groups.get(id))
