@@ -46,6 +46,11 @@ fn scenarios() -> Vec<Scenario> {
         if kind == ProviderKind::Huawei {
             out.push(support::rules_change(kind, 0, 0, 1000));
             out.push(support::rules_change(kind, 400, 200, 0));
+            // Rules of several SecurityGroupRules share the batch calls.
+            out.push(support::rule_owners(kind, 10, 40));
+        } else {
+            // Within Baidu's 50 rules per direction.
+            out.push(support::rule_owners(kind, 10, 4));
         }
         out.push(support::spread(kind, 1000, 10, false));
         out.push(support::spread(kind, 1000, 10, true));

@@ -121,10 +121,13 @@ fn bench_rule_diff(c: &mut Criterion) {
             unmanaged: Default::default(),
             vpc_id: None,
             rules: Some(wanted),
+            rules_policy: secgroup_controller::model::RulesPolicy::Authoritative,
+            managed_rules: Default::default(),
         }],
         ports: vec![],
         memberships: vec![],
         deletions: vec![],
+        rule_sets: Vec::new(),
     };
     let opts = PlanOptions::default();
     let out = plan(&desired, &observed, &opts).expect("valid bench input");
@@ -212,6 +215,7 @@ fn membership_scale() -> (DesiredState, ObservedState) {
         ports,
         memberships,
         deletions: vec![],
+        rule_sets: Vec::new(),
     };
     (desired, observed)
 }

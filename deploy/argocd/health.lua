@@ -1,6 +1,6 @@
 -- Argo CD health of any secgroup.io custom resource (CloudAccount,
 -- SecurityGroup, PortSecurityGroups, SecurityGroupMembership,
--- NodeSecurityGroups, and kinds
+-- NodeSecurityGroups, SecurityGroupRules, and kinds
 -- added later), read from its kstatus conditions.
 --
 -- The controller writes kstatus-compatible status: status.observedGeneration

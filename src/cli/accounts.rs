@@ -18,6 +18,7 @@ use crate::crd::resolve::{
 use crate::crd::schema_check::check_against_schema;
 use crate::crd::{
     CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+    SecurityGroupRules,
 };
 use crate::model::{DesiredState, FieldError, ObjectKey};
 use crate::plan::nodes::InstancePorts;
@@ -33,6 +34,7 @@ struct ByNamespace<'a> {
     ports: BTreeMap<String, Vec<&'a PortSecurityGroups>>,
     memberships: BTreeMap<String, Vec<&'a SecurityGroupMembership>>,
     node_groups: BTreeMap<String, Vec<&'a NodeSecurityGroups>>,
+    rule_sets: BTreeMap<String, Vec<&'a SecurityGroupRules>>,
 }
 
 impl<'a> ByNamespace<'a> {
@@ -51,6 +53,7 @@ impl<'a> ByNamespace<'a> {
             ports: split(&typed.ports),
             memberships: split(&typed.memberships),
             node_groups: split(&typed.node_groups),
+            rule_sets: split(&typed.rule_sets),
         }
     }
 
@@ -62,6 +65,7 @@ impl<'a> ByNamespace<'a> {
             ports: ports.to_vec(),
             memberships: memberships.to_vec(),
             node_groups: self.node_groups.get(namespace).cloned().unwrap_or_default(),
+            rule_sets: self.rule_sets.get(namespace).cloned().unwrap_or_default(),
             nodes: nodes.iter().collect(),
             instances: None,
         }
@@ -108,6 +112,7 @@ pub struct NodeInputs {
     ports: Vec<PortSecurityGroups>,
     memberships: Vec<SecurityGroupMembership>,
     node_groups: Vec<NodeSecurityGroups>,
+    rule_sets: Vec<SecurityGroupRules>,
     nodes: Vec<Node>,
 }
 
@@ -118,6 +123,7 @@ impl NodeInputs {
             ports: self.ports.iter().collect(),
             memberships: self.memberships.iter().collect(),
             node_groups: self.node_groups.iter().collect(),
+            rule_sets: self.rule_sets.iter().collect(),
             nodes: self.nodes.iter().collect(),
             instances,
         }
@@ -170,6 +176,7 @@ struct Typed {
     ports: Vec<PortSecurityGroups>,
     memberships: Vec<SecurityGroupMembership>,
     node_groups: Vec<NodeSecurityGroups>,
+    rule_sets: Vec<SecurityGroupRules>,
     nodes: Vec<Node>,
 }
 
@@ -209,6 +216,7 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
             "PortSecurityGroups" => doc.typed().map(|o| typed.ports.push(o)),
             "SecurityGroupMembership" => doc.typed().map(|o| typed.memberships.push(o)),
             "NodeSecurityGroups" => doc.typed().map(|o| typed.node_groups.push(o)),
+            "SecurityGroupRules" => doc.typed().map(|o| typed.rule_sets.push(o)),
             // The envelope check admits no other kind of this group.
             _ => Ok(()),
         };
@@ -304,6 +312,19 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
             ),
         );
     }
+    for r in &typed.rule_sets {
+        if let Some(account) = &r.spec.account_ref {
+            check_account(
+                r.namespace().unwrap_or_default(),
+                account.name.clone(),
+                ObjectKey::new(
+                    "SecurityGroupRules",
+                    &r.namespace().unwrap_or_default(),
+                    &r.name_any(),
+                ),
+            );
+        }
+    }
     for m in &typed.memberships {
         if let Some(account) = &m.spec.account_ref {
             check_account(
@@ -391,6 +412,7 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
                 ports: objects.ports.iter().map(|o| (*o).clone()).collect(),
                 memberships: objects.memberships.iter().map(|o| (*o).clone()).collect(),
                 node_groups: objects.node_groups.iter().map(|o| (*o).clone()).collect(),
+                rule_sets: objects.rule_sets.iter().map(|o| (*o).clone()).collect(),
                 nodes: typed.nodes.clone(),
             });
             resolved.push(ResolvedAccount {
@@ -409,7 +431,10 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
     for doc in docs.iter().filter(|d| d.api_version == API_VERSION) {
         let key = key_of(doc);
         if doc.kind != "CloudAccount" && !belongs.contains(&key) {
-            let field = if doc.kind == "SecurityGroupMembership" {
+            let by_group_ref = doc.kind == "SecurityGroupMembership"
+                || (doc.kind == "SecurityGroupRules"
+                    && doc.body().pointer("/spec/securityGroupRef").is_some());
+            let field = if by_group_ref {
                 "spec.securityGroupRef.name"
             } else {
                 "spec.accountRef.name"

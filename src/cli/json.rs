@@ -425,6 +425,9 @@ pub struct Object {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub withheld: Option<Withheld>,
     pub conflicts: Vec<Conflict>,
+    /// Owners of one group wanting a rule with different attributes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rule_conflicts: Vec<RuleConflict>,
     pub warnings: Vec<String>,
 }
 
@@ -440,6 +443,16 @@ impl Object {
                 .map(|c| Conflict {
                     port: c.port.clone(),
                     group: c.group.clone(),
+                    with: c.with.clone(),
+                    message: c.message.clone(),
+                })
+                .collect(),
+            rule_conflicts: r
+                .rule_conflicts
+                .iter()
+                .map(|c| RuleConflict {
+                    group: c.group.clone(),
+                    rule: c.rule.clone(),
                     with: c.with.clone(),
                     message: c.message.clone(),
                 })
@@ -477,6 +490,17 @@ impl From<&ModelWithheld> for Withheld {
 pub struct Conflict {
     pub port: String,
     pub group: String,
+    pub with: ObjectKey,
+    pub message: String,
+}
+
+/// Two owners of `group` want `rule` (as this object wants it) with
+/// different attributes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleConflict {
+    pub group: String,
+    pub rule: String,
     pub with: ObjectKey,
     pub message: String,
 }

@@ -27,6 +27,7 @@ pub const KNOWN_KINDS: &[(&str, &str)] = &[
     (API_VERSION, "PortSecurityGroups"),
     (API_VERSION, "SecurityGroupMembership"),
     (API_VERSION, "NodeSecurityGroups"),
+    (API_VERSION, "SecurityGroupRules"),
     ("v1", "Secret"),
     ("v1", "Node"),
 ];

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::model::text::printable;
 use crate::model::{GroupHandle, ObjectKey, Operation, Plan, ProviderKind, Step};
-use crate::plan::{Conflict, ObjectReport, PlanOutcome, Withheld};
+use crate::plan::{Conflict, ObjectReport, PlanOutcome, RuleConflict, Withheld};
 use crate::reconcile::StepError;
 
 /// Which account a plan is for, as the output names it.
@@ -304,6 +304,16 @@ fn conflict_text(c: &Conflict) -> String {
     )
 }
 
+fn rule_conflict_text(c: &RuleConflict) -> String {
+    format!(
+        "group {} rule \"{}\": conflicts with {}: {}",
+        c.group,
+        c.rule,
+        short(&c.with),
+        c.message
+    )
+}
+
 /// Write what is withheld, in conflict or worth a warning, per object.
 pub fn write_reports(
     w: &mut dyn Write,
@@ -325,14 +335,18 @@ pub fn write_reports(
             writeln!(w, "    {}", printable(&line))?;
         }
     }
-    let conflicts: Vec<_> = reports
+    let conflicts: Vec<(&ObjectKey, String)> = reports
         .iter()
-        .flat_map(|(k, r)| r.conflicts.iter().map(move |c| (k, c)))
+        .flat_map(|(k, r)| {
+            let ports = r.conflicts.iter().map(conflict_text);
+            let rules = r.rule_conflicts.iter().map(rule_conflict_text);
+            ports.chain(rules).map(move |text| (k, text))
+        })
         .collect();
     if !conflicts.is_empty() {
         writeln!(w, "  Conflicts (neither side is changed):")?;
-        for (k, c) in conflicts {
-            let line = format!("{}: {}", short(k), conflict_text(c));
+        for (k, text) in conflicts {
+            let line = format!("{}: {text}", short(k));
             writeln!(w, "    {}", printable(&line))?;
         }
     }
@@ -371,7 +385,7 @@ pub fn has_guarded_changes(outcome: &PlanOutcome) -> bool {
 
 /// Whether two objects contradict each other anywhere in the outcome.
 pub fn has_conflicts(outcome: &PlanOutcome) -> bool {
-    outcome.reports.values().any(|r| !r.conflicts.is_empty())
+    outcome.reports.values().any(ObjectReport::has_conflicts)
 }
 
 // ---------------------------------------------------------------------------
@@ -534,6 +548,7 @@ mod tests {
                 changes: BTreeMap::from([("deleteRule".to_string(), 4)]),
                 withheld: Some(Withheld::MassChange("would revoke 4 of 6 rules".into())),
                 conflicts: vec![],
+                rule_conflicts: vec![],
                 warnings: vec!["rule 3 duplicates rule 1".into()],
                 held: vec![],
             },

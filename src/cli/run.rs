@@ -265,6 +265,12 @@ pub fn conflict_errors(planned: &[Planned]) -> Vec<String> {
                     c.with, c.port, c.group, c.message
                 ));
             }
+            for c in &report.rule_conflicts {
+                out.push(format!(
+                    "{key} and {} disagree about a rule of group {}: {}",
+                    c.with, c.group, c.message
+                ));
+            }
         }
     }
     out

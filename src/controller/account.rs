@@ -118,6 +118,7 @@ async fn admit(ctx: &Context, snapshot: &mut Snapshot) -> Refused {
     admit_kind(ctx, &account, &mut snapshot.ports, &mut refused).await;
     admit_kind(ctx, &account, &mut snapshot.memberships, &mut refused).await;
     admit_kind(ctx, &account, &mut snapshot.node_groups, &mut refused).await;
+    admit_kind(ctx, &account, &mut snapshot.rule_sets, &mut refused).await;
     refused
 }
 
@@ -219,6 +220,7 @@ async fn report(
     each!(&snapshot.ports);
     each!(&snapshot.memberships);
     each!(&snapshot.node_groups);
+    each!(&snapshot.rule_sets);
     run_reports(&mut work, reported, &mut first_error).await;
     // Forget objects that are gone.
     reported.retain(|key, _| result.outcome(key).is_some());
@@ -381,6 +383,7 @@ fn stalled_counts(stores: &Stores) -> BTreeMap<StalledLabels, i64> {
     add(&stores.ports, &mut counts);
     add(&stores.memberships, &mut counts);
     add(&stores.node_groups, &mut counts);
+    add(&stores.rule_sets, &mut counts);
     counts
 }
 

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Node;
 
 use crate::crd::{
     CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+    SecurityGroupRules,
 };
 use crate::model::ObjectKey;
 use crate::plan::PlanOptions;
@@ -23,7 +24,7 @@ use super::leader::Fence;
 use super::metrics::Metrics;
 use super::objects::Managed;
 
-/// The reflector stores of the five kinds, and of Nodes.
+/// The reflector stores of the six kinds, and of Nodes.
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Store<CloudAccount>,
@@ -31,6 +32,7 @@ pub struct Stores {
     pub ports: Store<PortSecurityGroups>,
     pub memberships: Store<SecurityGroupMembership>,
     pub node_groups: Store<NodeSecurityGroups>,
+    pub rule_sets: Store<SecurityGroupRules>,
     /// Cluster-scoped, each Node cut to what node selectors read
     /// (`super::nodes`).
     pub nodes: Store<Node>,
@@ -45,6 +47,7 @@ impl Stores {
             self.ports.state(),
             self.memberships.state(),
         )
+        .with_rule_sets(self.rule_sets.state())
         .with_nodes(self.node_groups.state(), || self.nodes.state())
     }
 

@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use crate::crd::{
     CloudAccount, CloudAccountStatus, NodeSecurityGroups, NodeSecurityGroupsStatus,
     PortSecurityGroups, PortSecurityGroupsStatus, ResourceStatus, SecurityGroup,
-    SecurityGroupMembership, SecurityGroupMembershipStatus, SecurityGroupStatus, UnresolvedNode,
+    SecurityGroupMembership, SecurityGroupMembershipStatus, SecurityGroupRules,
+    SecurityGroupRulesStatus, SecurityGroupStatus, UnresolvedNode,
 };
 use crate::model::ObjectKey;
 
@@ -57,6 +58,24 @@ pub trait Managed:
 
     /// Copy the kind-specific parts of the outcome into the status.
     fn fill_status(status: &mut Self::Status, outcome: &ObjectOutcome);
+
+    /// The `SecurityGroup` (same namespace) whose account the object acts
+    /// in, when it names one by `securityGroupRef` and has no `accountRef`
+    /// of its own.
+    fn group_name(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The account of the `SecurityGroup` `obj` names, as `groups` has it.
+fn account_of_group<K: Managed>(obj: &K, groups: &Store<SecurityGroup>) -> Option<String> {
+    let group = obj.group_name()?;
+    let namespace = obj.namespace().unwrap_or_default();
+    groups
+        .state()
+        .into_iter()
+        .find(|g| g.name_any() == group && g.namespace().as_deref() == Some(&namespace))
+        .map(|g| g.spec.account_ref.name.clone())
 }
 
 /// `Kind/namespace/name` of an object.
@@ -101,6 +120,7 @@ impl Managed for SecurityGroup {
         if let Facts::Group {
             group_id,
             rule_count,
+            managed_rules,
         } = &outcome.facts
         {
             if group_id.is_some() {
@@ -109,6 +129,53 @@ impl Managed for SecurityGroup {
             if rule_count.is_some() {
                 status.rule_count = *rule_count;
             }
+            if let Some(managed) = managed_rules {
+                status.managed_rules = managed.clone();
+            }
+        }
+    }
+}
+
+impl Managed for SecurityGroupRules {
+    const KIND: &'static str = "SecurityGroupRules";
+    const FINALIZED: bool = true;
+    type Status = SecurityGroupRulesStatus;
+
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+
+    fn account_name(&self, groups: &Store<SecurityGroup>) -> Option<String> {
+        match &self.spec.account_ref {
+            Some(account) => Some(account.name.clone()),
+            None => account_of_group(self, groups),
+        }
+    }
+
+    fn group_name(&self) -> Option<&str> {
+        // With an accountRef of its own it keeps that account.
+        match &self.spec.account_ref {
+            Some(_) => None,
+            None => self
+                .spec
+                .security_group_ref
+                .as_ref()
+                .map(|r| r.name.as_str()),
+        }
+    }
+
+    fn fill_status(status: &mut Self::Status, outcome: &ObjectOutcome) {
+        if let Facts::Rules {
+            group_id,
+            rule_count,
+            managed_rules,
+        } = &outcome.facts
+        {
+            if group_id.is_some() {
+                status.security_group_id = group_id.clone();
+            }
+            status.rule_count = Some(*rule_count);
+            status.managed_rules = managed_rules.clone();
         }
     }
 }
@@ -144,16 +211,17 @@ impl Managed for SecurityGroupMembership {
     }
 
     fn account_name(&self, groups: &Store<SecurityGroup>) -> Option<String> {
-        if let Some(account) = &self.spec.account_ref {
-            return Some(account.name.clone());
+        match &self.spec.account_ref {
+            Some(account) => Some(account.name.clone()),
+            None => account_of_group(self, groups),
         }
-        let group = self.spec.security_group_ref.as_ref()?;
-        let namespace = self.namespace().unwrap_or_default();
-        groups
-            .state()
-            .into_iter()
-            .find(|g| g.name_any() == group.name && g.namespace().as_deref() == Some(&namespace))
-            .map(|g| g.spec.account_ref.name.clone())
+    }
+
+    fn group_name(&self) -> Option<&str> {
+        self.spec
+            .security_group_ref
+            .as_ref()
+            .map(|r| r.name.as_str())
     }
 
     fn fill_status(status: &mut Self::Status, outcome: &ObjectOutcome) {

@@ -258,6 +258,17 @@ pub enum Facts {
     Group {
         group_id: Option<String>,
         rule_count: Option<u32>,
+        /// Identities of the rules it owns or owned and has not seen
+        /// revoked; `None` leaves the status's list as it is.
+        managed_rules: Option<Vec<String>>,
+    },
+    /// A `SecurityGroupRules`: its group's id, how many rules it owns, and
+    /// the identities of the rules it owns or owned and has not seen
+    /// revoked.
+    Rules {
+        group_id: Option<String>,
+        rule_count: u32,
+        managed_rules: Vec<String>,
     },
     /// A `PortSecurityGroups`: the ids `spec.securityGroups` resolved to,
     /// and the port's groups after the cycle.
@@ -294,9 +305,9 @@ impl Facts {
     /// The group id a group or membership outcome names.
     pub fn group_id(&self) -> Option<&str> {
         match self {
-            Facts::Group { group_id, .. } | Facts::Membership { group_id, .. } => {
-                group_id.as_deref()
-            }
+            Facts::Group { group_id, .. }
+            | Facts::Membership { group_id, .. }
+            | Facts::Rules { group_id, .. } => group_id.as_deref(),
             _ => None,
         }
     }

@@ -31,6 +31,7 @@ use tokio::sync::watch;
 
 use crate::crd::{
     CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+    SecurityGroupRules,
 };
 
 use super::account;
@@ -136,6 +137,28 @@ fn objects_of_gone_account<K: Managed>(
     }
 }
 
+/// The objects of `store` that act in a group's account through
+/// `securityGroupRef`, when that group went: they have no account now.
+fn objects_of_gone_group<K: Managed>(
+    stores: &Stores,
+    store: Store<K>,
+) -> impl Fn(Arc<SecurityGroup>) -> Vec<ObjectRef<K>> + Send + Sync + 'static {
+    let groups = stores.groups.clone();
+    move |g: Arc<SecurityGroup>| {
+        if !is_gone(g.as_ref(), &groups) {
+            return Vec::new();
+        }
+        let ns = g.namespace();
+        let name = g.name_any();
+        refs(
+            store
+                .state()
+                .into_iter()
+                .filter(|o| same_ns(o.as_ref(), &ns) && o.group_name() == Some(name.as_str())),
+        )
+    }
+}
+
 struct Shared<K: Managed> {
     store: Store<K>,
     subscriber: reflector::ReflectHandle<K>,
@@ -202,6 +225,7 @@ async fn run_controllers(
     let ports = shared::<PortSecurityGroups>(&client, args, &mut tasks);
     let memberships = shared::<SecurityGroupMembership>(&client, args, &mut tasks);
     let node_groups = shared::<NodeSecurityGroups>(&client, args, &mut tasks);
+    let rule_sets = shared::<SecurityGroupRules>(&client, args, &mut tasks);
     // Nodes are cluster-scoped: watched whole cluster whatever
     // `--namespace` says, cut to what node selectors read.
     let (nodes, node_writer) = reflector::store::<k8s_openapi::api::core::v1::Node>();
@@ -222,6 +246,7 @@ async fn run_controllers(
         ports: ports.store.clone(),
         memberships: memberships.store.clone(),
         node_groups: node_groups.store.clone(),
+        rule_sets: rule_sets.store.clone(),
         nodes,
     };
     let recorder = EventRecorder::new(client.clone(), "secgroup-controller", identity);
@@ -265,6 +290,10 @@ async fn run_controllers(
                 to_account(m.namespace(), m.account_name(&groups)?)
             }
         };
+        let rules_account = {
+            let groups = stores.groups.clone();
+            move |r: Arc<SecurityGroupRules>| to_account(r.namespace(), r.account_name(&groups)?)
+        };
         Controller::for_shared_stream(
             user_changes(accounts.subscriber.clone()),
             stores.accounts.clone(),
@@ -282,6 +311,7 @@ async fn run_controllers(
                 to_account(n.namespace(), n.spec.account_ref.name.clone())
             },
         )
+        .watches_shared_stream(user_changes(rule_sets.subscriber.clone()), rules_account)
         .reconcile_on(node_triggers)
         .graceful_shutdown_on(shutdown())
         .run(account::reconcile, account::error_policy, ctx.clone())
@@ -325,24 +355,7 @@ async fn run_controllers(
     };
     let membership_ctl = {
         let by_account = objects_of_gone_account(&stores, stores.memberships.clone());
-        let by_group = {
-            let store = stores.memberships.clone();
-            let groups = stores.groups.clone();
-            move |g: Arc<SecurityGroup>| {
-                if !is_gone(g.as_ref(), &groups) {
-                    return Vec::new();
-                }
-                let ns = g.namespace();
-                let name = g.name_any();
-                refs(store.state().into_iter().filter(move |m| {
-                    same_ns(m.as_ref(), &ns)
-                        && m.spec
-                            .security_group_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                }))
-            }
-        };
+        let by_group = objects_of_gone_group(&stores, stores.memberships.clone());
         Controller::for_shared_stream(
             orphans(user_changes(memberships.subscriber.clone()), ctx.clone()),
             stores.memberships.clone(),
@@ -376,6 +389,25 @@ async fn run_controllers(
         .for_each(|_| std::future::ready(()))
     };
 
+    let rule_sets_ctl = {
+        let by_account = objects_of_gone_account(&stores, stores.rule_sets.clone());
+        let by_group = objects_of_gone_group(&stores, stores.rule_sets.clone());
+        Controller::for_shared_stream(
+            orphans(user_changes(rule_sets.subscriber.clone()), ctx.clone()),
+            stores.rule_sets.clone(),
+        )
+        .with_config(config.clone())
+        .watches_shared_stream(user_changes(accounts.subscriber.clone()), by_account)
+        .watches_shared_stream(user_changes(groups.subscriber.clone()), by_group)
+        .graceful_shutdown_on(shutdown())
+        .run(
+            admission::reconcile::<SecurityGroupRules>,
+            admission::error_policy::<SecurityGroupRules>,
+            ctx.clone(),
+        )
+        .for_each(|_| std::future::ready(()))
+    };
+
     // Every subscriber handle is a receiver of its reflector's broadcast
     // channel; one that is never read fills the channel and then stops the
     // reflector (and with it every controller of the kind). The controllers
@@ -386,13 +418,15 @@ async fn run_controllers(
         ports.subscriber,
         memberships.subscriber,
         node_groups.subscriber,
+        rule_sets.subscriber,
     ));
     tokio::join!(
         account_ctl,
         group_ctl,
         port_ctl,
         membership_ctl,
-        node_groups_ctl
+        node_groups_ctl,
+        rule_sets_ctl
     );
     for t in tasks {
         t.abort();
@@ -561,6 +595,7 @@ mod tests {
         let (ports, mut port_writer) = reflector::store::<PortSecurityGroups>();
         let (memberships, _membership_writer) = reflector::store::<SecurityGroupMembership>();
         let (node_groups, _node_groups_writer) = reflector::store::<NodeSecurityGroups>();
+        let (rule_sets, _rule_sets_writer) = reflector::store::<SecurityGroupRules>();
         let (nodes, _nodes_writer) = reflector::store::<k8s_openapi::api::core::v1::Node>();
         let stores = Stores {
             accounts,
@@ -568,6 +603,7 @@ mod tests {
             ports: ports.clone(),
             memberships,
             node_groups,
+            rule_sets,
             nodes,
         };
         let account: CloudAccount = from_json(serde_json::json!({

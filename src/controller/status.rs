@@ -233,6 +233,7 @@ mod tests {
                 vpc_id: None,
                 rules: None,
                 deletion_policy: None,
+                rules_policy: None,
             },
             status,
         }
@@ -248,6 +249,7 @@ mod tests {
             facts: Facts::Group {
                 group_id: Some("sg-1".into()),
                 rule_count: Some(3),
+                managed_rules: None,
             },
             cleanup_done: false,
         }

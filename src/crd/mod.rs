@@ -7,6 +7,8 @@
 //! - [`port_security_groups`]: `PortSecurityGroups` (`psg`).
 //! - [`membership`]: `SecurityGroupMembership` (`sgm`).
 //! - [`node_security_groups`]: `NodeSecurityGroups` (`nodesg`).
+//! - [`security_group_rules`]: `SecurityGroupRules` (`sgr`), rules one of
+//!   several objects adds to a group.
 //! - [`nodes`]: Kubernetes Nodes to cloud instances; [`selector`]: label
 //!   selectors.
 //! - [`conditions`]: kstatus conditions (`Ready`, `Reconciling`, `Stalled`).
@@ -36,7 +38,8 @@
 //! | | `name` | `metadata.name` when created, the cloud's when adopted; 1-64 of letters, digits, `_-.` |
 //! | | `description` | empty when created, the cloud's when adopted; ≤255, no `<` `>`, no control characters |
 //! | | `vpcId` | none (Baidu needs it to create) |
-//! | | `rules` | absent: rules not managed; present: authoritative |
+//! | | `rules` | none; the rules this object owns |
+//! | | `rulesPolicy` | `Authoritative` when `rules` is present (the group holds exactly the rules its objects own), else `Additive` (rules nobody owns are left alone) |
 //! | | `deletionPolicy` | `Delete` when created, `Retain` when adopted |
 //! | rule | `direction` | required, `ingress` \| `egress` |
 //! | | `protocol` | `all`; `tcp` `udp` `icmp` `icmpv6` `all` or 0-255 |
@@ -62,6 +65,9 @@
 //! | | `portSelection` | `Primary` |
 //! | | `securityGroups` | 1-100 entries of `{name}` xor `{id}`, no repeats |
 //! | | `deletionPolicy` | `Retain` |
+//! | SecurityGroupRules | `securityGroupRef.name` (with an optional `accountRef.name` that must be the group's) xor (`accountRef.name` + `securityGroupId`) | required, immutable |
+//! | | `rules` | empty; at most 200, the SecurityGroup rule schema |
+//! | | `deletionPolicy` | `Delete`: its rules no other object owns are revoked when it is deleted |
 //!
 //! Annotations: `secgroup.io/paused: "true"`, `secgroup.io/mode: observe`,
 //! `secgroup.io/allow-mass-change: "true"`.
@@ -78,7 +84,10 @@
 //!
 //! Status fields (JSON): every kind has `observedGeneration`, `conditions`,
 //! `lastSyncTime` and `lastPlan` (operation kind → count); SecurityGroup adds
-//! `groupId` and `ruleCount`; PortSecurityGroups adds `securityGroupIds`
+//! `groupId`, `ruleCount` and `managedRules`; SecurityGroupRules has
+//! `securityGroupId`, `ruleCount` (the rules it owns) and `managedRules`
+//! (the normalized identities of the rules it owns or owned and has not
+//! seen revoked, as memberships keep `managedPorts`); PortSecurityGroups adds `securityGroupIds`
 //! (the spec resolved, in order) and `currentGroups` (as read from the
 //! cloud); SecurityGroupMembership adds `securityGroupId` and
 //! `managedPorts`, and with a node selector `matchedNodes`,
@@ -96,6 +105,7 @@ pub mod port_security_groups;
 pub mod resolve;
 pub mod schema_check;
 pub mod security_group;
+pub mod security_group_rules;
 pub mod selector;
 pub mod validate;
 
@@ -118,8 +128,11 @@ pub use port_security_groups::{
     GroupRef, PortSecurityGroups, PortSecurityGroupsSpec, PortSecurityGroupsStatus,
 };
 pub use security_group::{
-    RuleAction, RuleDirection, RuleEthertype, RuleSpec, SecurityGroup, SecurityGroupSpec,
-    SecurityGroupStatus,
+    RuleAction, RuleDirection, RuleEthertype, RuleSpec, RulesPolicySpec, SecurityGroup,
+    SecurityGroupSpec, SecurityGroupStatus,
+};
+pub use security_group_rules::{
+    SecurityGroupRules, SecurityGroupRulesSpec, SecurityGroupRulesStatus,
 };
 
 /// API group of every kind here.
@@ -206,6 +219,7 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         PortSecurityGroups::crd(),
         SecurityGroupMembership::crd(),
         NodeSecurityGroups::crd(),
+        SecurityGroupRules::crd(),
     ]
 }
 

@@ -55,8 +55,9 @@ use kube::{Resource, ResourceExt};
 use uuid::Uuid;
 
 use crate::model::{
-    DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredState, FieldError, GroupDeletion,
-    GroupHandle, MembershipPolicy, ObjectKey, ProviderKind, Selection, UnmanagedFields,
+    DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredRuleSet, DesiredState, FieldError,
+    GroupDeletion, GroupHandle, MembershipPolicy, ObjectKey, ProviderKind, RulesPolicy, Selection,
+    UnmanagedFields,
 };
 
 use super::nodes::{Identity, PortSelection, source_of};
@@ -66,7 +67,8 @@ use super::validate::{
 };
 use super::{
     CloudAccount, DeletionPolicy, GroupRef, MembershipPolicySpec, NodeSecurityGroups,
-    PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+    PortSecurityGroups, RulesPolicySpec, SecurityGroup, SecurityGroupMembership,
+    SecurityGroupRules,
 };
 use crate::plan::nodes::{
     Expansion, InstancePorts, PortChoice, PortSource, expand, instance_port_ids,
@@ -288,6 +290,13 @@ impl<'a> GroupIndex<'a> {
     }
 }
 
+fn rules_policy(p: RulesPolicySpec) -> RulesPolicy {
+    match p {
+        RulesPolicySpec::Authoritative => RulesPolicy::Authoritative,
+        RulesPolicySpec::Additive => RulesPolicy::Additive,
+    }
+}
+
 fn membership_policy(p: MembershipPolicySpec) -> MembershipPolicy {
     match p {
         MembershipPolicySpec::Additive => MembershipPolicy::Additive,
@@ -331,6 +340,7 @@ pub struct Objects<'a> {
     pub ports: Vec<&'a PortSecurityGroups>,
     pub memberships: Vec<&'a SecurityGroupMembership>,
     pub node_groups: Vec<&'a NodeSecurityGroups>,
+    pub rule_sets: Vec<&'a SecurityGroupRules>,
     /// The cluster's Nodes (cluster-scoped: every account sees them all).
     pub nodes: Vec<&'a Node>,
     /// What the cloud has of the instances [`node_instances`] names. `None`
@@ -468,13 +478,7 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
     let account_name = account.name_any();
     let mut problems: BTreeMap<ObjectKey, ObjectProblems> = BTreeMap::new();
     let mut objects: BTreeSet<ObjectKey> = BTreeSet::new();
-    let mut desired = DesiredState {
-        provider,
-        groups: Vec::new(),
-        ports: Vec::new(),
-        memberships: Vec::new(),
-        deletions: Vec::new(),
-    };
+    let mut desired = DesiredState::new(provider);
 
     let account_key = object_key(account);
     objects.insert(account_key.clone());
@@ -663,6 +667,13 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
             },
             vpc_id: c.obj.spec.vpc_id.clone(),
             rules,
+            rules_policy: rules_policy(spec.effective_rules_policy()),
+            managed_rules: c
+                .obj
+                .status
+                .iter()
+                .flat_map(|s| s.managed_rules.iter().cloned())
+                .collect(),
         });
     }
 
@@ -936,6 +947,131 @@ pub fn resolve_objects(account: &CloudAccount, objects: &Objects<'_>) -> Resolut
                 release(&mut desired, &intent, &handles, gone);
                 node_selections.insert(key.clone(), expansion);
             }
+        }
+        if !found.is_empty() {
+            problems.insert(key, found);
+        }
+    }
+
+    // ---- SecurityGroupRules ---------------------------------------------
+    for r in input
+        .rule_sets
+        .iter()
+        .copied()
+        .filter(|r| in_namespace(r.meta()))
+    {
+        let key = object_key(r);
+        let spec = &r.spec;
+        let mut found = ObjectProblems::default();
+        // Which account the rules belong to, and their group.
+        let target: Result<GroupHandle, UnresolvedRef> = match (
+            &spec.security_group_ref,
+            &spec.account_ref,
+            &spec.security_group_id,
+        ) {
+            (Some(g), account, None) => {
+                let group_account = index
+                    .by_name
+                    .get(g.name.as_str())
+                    .map(|e| e.obj.spec.account_ref.name.as_str());
+                let named = account.as_ref().map(|a| a.name.as_str());
+                match (group_account, named) {
+                    (Some(ga), _) if ga != account_name && named != Some(&account_name) => {
+                        continue;
+                    }
+                    (None, Some(a)) if a != account_name => continue,
+                    (Some(ga), Some(a)) if ga != a => {
+                        found.errors.push(FieldError::new(
+                            Some(&key),
+                            "spec.accountRef.name",
+                            format!(
+                                "names CloudAccount {a:?}, but SecurityGroup {:?} is in CloudAccount {ga:?}",
+                                g.name
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+                index.lookup("spec.securityGroupRef.name".into(), &g.name)
+            }
+            (None, Some(a), Some(id)) => {
+                if a.name != account_name {
+                    continue;
+                }
+                Ok(GroupHandle::Existing(id.clone()))
+            }
+            (None, Some(a), None) if a.name != account_name => continue,
+            // Malformed: validation below says why.
+            _ => Err(UnresolvedRef {
+                field: "spec".into(),
+                kind: "SecurityGroup".into(),
+                name: String::new(),
+                reason: UnresolvedReason::NotFound,
+            }),
+        };
+        objects.insert(key.clone());
+        let intent = intent_of(r).map_err(|e| found.errors.extend(e)).ok();
+        let managed: BTreeSet<String> = r
+            .status
+            .iter()
+            .flat_map(|s| s.managed_rules.iter().cloned())
+            .collect();
+        if is_deleting(r) {
+            // Its rules are let go: those it alone owned are revoked.
+            if let Some(intent) = intent
+                && spec.deletion_policy == DeletionPolicy::Delete
+                && let Ok(group @ GroupHandle::Existing(_)) = target
+                && !managed.is_empty()
+            {
+                desired.rule_sets.push(DesiredRuleSet {
+                    intent,
+                    group,
+                    rules: Vec::new(),
+                    managed_rules: managed,
+                });
+            }
+            continue;
+        }
+        found
+            .errors
+            .extend(super::validate::validate_security_group_rules(r, provider));
+        let group = match target {
+            Ok(h) => Some(h),
+            Err(u) => {
+                if !u.name.is_empty() {
+                    found.unresolved.push(u);
+                }
+                None
+            }
+        };
+        let mut unresolved = Vec::new();
+        let lookup = |i: usize, name: &str| {
+            let field = format!("spec.rules[{i}].remoteGroupRef");
+            match index.lookup(field, name) {
+                Ok(h) => h,
+                Err(u) => {
+                    unresolved.push(u);
+                    GroupHandle::New(ObjectKey::new("SecurityGroup", &namespace, name))
+                }
+            }
+        };
+        let rules = if found.errors.is_empty() {
+            normalize_rules(&key, &spec.rules, provider, lookup)
+                .map_err(|e| found.errors.extend(e))
+                .ok()
+        } else {
+            None
+        };
+        found.unresolved.extend(unresolved);
+        if let (Some(intent), Some(group), Some(rules)) = (intent, group, rules)
+            && found.is_empty()
+        {
+            desired.rule_sets.push(DesiredRuleSet {
+                intent,
+                group,
+                rules,
+                managed_rules: managed,
+            });
         }
         if !found.is_empty() {
             problems.insert(key, found);

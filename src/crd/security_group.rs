@@ -1,5 +1,6 @@
 //! `SecurityGroup`: one cloud security group, adopted (`groupId`) or created
-//! by the controller, and optionally its authoritative rule set.
+//! by the controller, the rules it owns, and its `rulesPolicy` (whether
+//! rules nobody owns are revoked).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
@@ -34,6 +35,17 @@ pub enum RuleAction {
     Allow,
     /// Drop matching traffic (Huawei).
     Deny,
+}
+
+/// `spec.rulesPolicy`: what happens to a group's rules no object owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum RulesPolicySpec {
+    /// The group's rules are exactly `spec.rules` plus the rules of every
+    /// `SecurityGroupRules` naming it; all others are revoked.
+    Authoritative,
+    /// Only rules some object owns are managed; rules nobody owns are left
+    /// alone.
+    Additive,
 }
 
 /// One rule of a group. Exactly one remote must be given.
@@ -199,11 +211,17 @@ pub struct SecurityGroupSpec {
         regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     )]
     pub vpc_id: Option<String>,
-    /// When present, the group's rules are exactly these: rules in the cloud
-    /// that are not listed are revoked. When absent, rules are not managed.
+    /// Rules this object owns in the group. `SecurityGroupRules` objects
+    /// may add more; `rulesPolicy` says what happens to the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 200))]
     pub rules: Option<Vec<RuleSpec>>,
+    /// `Authoritative`: the group's rules are exactly `rules` plus those of
+    /// every `SecurityGroupRules` naming it, all others revoked.
+    /// `Additive`: only rules some object owns are managed. Default
+    /// `Authoritative` when `rules` is present, else `Additive`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_policy: Option<RulesPolicySpec>,
     /// `Delete` or `Retain`. Default `Delete` for groups the controller
     /// creates, `Retain` for adopted ones (`groupId` set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -211,6 +229,16 @@ pub struct SecurityGroupSpec {
 }
 
 impl SecurityGroupSpec {
+    /// The rules policy in force: the explicit one, else `Authoritative`
+    /// when `rules` is present and `Additive` when not.
+    pub fn effective_rules_policy(&self) -> RulesPolicySpec {
+        match (self.rules_policy, &self.rules) {
+            (Some(p), _) => p,
+            (None, Some(_)) => RulesPolicySpec::Authoritative,
+            (None, None) => RulesPolicySpec::Additive,
+        }
+    }
+
     /// The policy in force: the explicit one, else `Retain` when adopted and
     /// `Delete` when created.
     pub fn effective_deletion_policy(&self) -> DeletionPolicy {
@@ -241,6 +269,13 @@ pub struct SecurityGroupStatus {
     /// Rules the group has in the cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_count: Option<u32>,
+    /// The normalized identity of every rule of `spec.rules` this object
+    /// owns or owned and has not yet seen revoked. When it lets a rule go,
+    /// an `Additive` group revokes it only if it is in here and no other
+    /// object owns it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Set)]
+    pub managed_rules: Vec<String>,
     /// When the group was last compared with the cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,

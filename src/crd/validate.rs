@@ -27,7 +27,7 @@ use crate::plan::normalize::{RawRule, normalize_rule};
 use super::{
     ANNOTATION_ALLOW_MASS_CHANGE, ANNOTATION_MODE, ANNOTATION_PAUSED, CloudAccount, GroupRef,
     NodeSecurityGroups, PortSecurityGroups, Provider, RuleAction, RuleDirection, RuleEthertype,
-    RuleSpec, SecurityGroup, SecurityGroupMembership,
+    RuleSpec, SecurityGroup, SecurityGroupMembership, SecurityGroupRules,
 };
 
 /// Most rules `spec.rules` may hold (the schema's `maxItems`).
@@ -626,15 +626,48 @@ pub fn validate_security_group(group: &SecurityGroup, provider: ProviderKind) ->
     }
     let mut list = errors.list;
     if let Some(rules) = &spec.rules {
-        // A placeholder handle: only the rule's shape matters here.
-        let placeholder = |_: usize, name: &str| {
-            GroupHandle::New(ObjectKey::new("SecurityGroup", &key.namespace, name))
-        };
-        if let Err(rule_errors) = normalize_rules(&key, rules, provider, placeholder) {
-            list.extend(rule_errors);
-        }
+        list.extend(check_rules(&key, rules, provider));
     }
     list
+}
+
+/// The errors of `spec.rules`, normalized as resolution will (with a
+/// placeholder for each `remoteGroupRef`: only the rule's shape matters).
+fn check_rules(key: &ObjectKey, rules: &[RuleSpec], provider: ProviderKind) -> Vec<FieldError> {
+    let placeholder = |_: usize, name: &str| {
+        GroupHandle::New(ObjectKey::new("SecurityGroup", &key.namespace, name))
+    };
+    normalize_rules(key, rules, provider, placeholder)
+        .err()
+        .unwrap_or_default()
+}
+
+/// The group a membership or `SecurityGroupRules` targets: `securityGroupRef`,
+/// or `accountRef` with `securityGroupId`. `account_with_ref`: whether an
+/// `accountRef` may come with `securityGroupRef` too.
+fn check_group_target(
+    errors: &mut Errors<'_>,
+    group_ref: Option<&super::LocalObjectRef>,
+    account_ref: Option<&super::LocalObjectRef>,
+    group_id: Option<&String>,
+    account_with_ref: bool,
+) {
+    match (group_ref, account_ref, group_id) {
+        (Some(r), account, None) if account.is_none() || account_with_ref => {
+            check_object_name(errors, "spec.securityGroupRef.name", &r.name);
+            if let Some(a) = account {
+                check_object_name(errors, "spec.accountRef.name", &a.name);
+            }
+        }
+        (None, Some(a), Some(id)) => {
+            check_object_name(errors, "spec.accountRef.name", &a.name);
+            check_cloud_id(errors, "spec.securityGroupId", id);
+        }
+        _ => errors.push(
+            "spec",
+            "give securityGroupRef, or accountRef together with securityGroupId",
+        ),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -736,23 +769,13 @@ pub fn validate_membership(
     let mut errors = Errors::new(&key);
     check_metadata(&mut errors, membership.meta());
     let spec = &membership.spec;
-    match (
-        &spec.security_group_ref,
-        &spec.account_ref,
-        &spec.security_group_id,
-    ) {
-        (Some(r), None, None) => {
-            check_object_name(&mut errors, "spec.securityGroupRef.name", &r.name)
-        }
-        (None, Some(a), Some(id)) => {
-            check_object_name(&mut errors, "spec.accountRef.name", &a.name);
-            check_cloud_id(&mut errors, "spec.securityGroupId", id);
-        }
-        _ => errors.push(
-            "spec",
-            "give securityGroupRef, or accountRef together with securityGroupId",
-        ),
-    }
+    check_group_target(
+        &mut errors,
+        spec.security_group_ref.as_ref(),
+        spec.account_ref.as_ref(),
+        spec.security_group_id.as_ref(),
+        false,
+    );
     match &spec.node_selector {
         Some(_) if !spec.ports.is_empty() => {
             errors.push("spec.nodeSelector", "give ports or nodeSelector, not both")
@@ -785,4 +808,30 @@ pub fn validate_membership(
         }
     }
     errors.list
+}
+
+// ---------------------------------------------------------------------------
+// SecurityGroupRules
+// ---------------------------------------------------------------------------
+
+/// Checks of a `SecurityGroupRules` for an account of `provider`: its
+/// target, and its rules exactly as a `SecurityGroup`'s.
+pub fn validate_security_group_rules(
+    rules: &SecurityGroupRules,
+    provider: ProviderKind,
+) -> Vec<FieldError> {
+    let key = object_key(rules);
+    let mut errors = Errors::new(&key);
+    check_metadata(&mut errors, rules.meta());
+    let spec = &rules.spec;
+    check_group_target(
+        &mut errors,
+        spec.security_group_ref.as_ref(),
+        spec.account_ref.as_ref(),
+        spec.security_group_id.as_ref(),
+        true,
+    );
+    let mut list = errors.list;
+    list.extend(check_rules(&key, &spec.rules, provider));
+    list
 }

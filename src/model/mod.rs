@@ -95,11 +95,13 @@ pub struct KeyParts {
 }
 
 /// The kinds keys are made for; any other kind is kept as its own copy.
-const KNOWN_KINDS: [&str; 5] = [
+const KNOWN_KINDS: [&str; 7] = [
     "CloudAccount",
     "SecurityGroup",
     "PortSecurityGroups",
     "SecurityGroupMembership",
+    "NodeSecurityGroups",
+    "SecurityGroupRules",
     "Secret",
 ];
 
@@ -249,9 +251,56 @@ pub struct DesiredGroup {
     /// an adopted group's fields the spec leaves out.
     pub unmanaged: UnmanagedFields,
     pub vpc_id: Option<String>,
-    /// `Some` when `spec.rules` is present: the set is authoritative.
-    /// `None`: rules are not managed.
+    /// The rules this object itself owns (`spec.rules`); `None` when it
+    /// lists none. Other objects may add rules to the group too
+    /// ([`DesiredRuleSet`]).
     pub rules: Option<Vec<Rule>>,
+    /// Whether rules nobody owns are revoked (`spec.rulesPolicy`).
+    pub rules_policy: RulesPolicy,
+    /// [`Rule::identity`] of every rule this object has owned and not yet
+    /// seen revoked (from its status): `Additive` revokes such a rule once
+    /// no object wants it any more.
+    pub managed_rules: BTreeSet<String>,
+}
+
+/// `SecurityGroup.spec.rulesPolicy`: what happens to a group's rules that
+/// no object owns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RulesPolicy {
+    /// The group's rules are exactly those its owners want: its
+    /// `SecurityGroup`'s `spec.rules` and every `SecurityGroupRules` naming
+    /// it. Anything else is revoked.
+    Authoritative,
+    /// Only rules some object owns (or owned) are managed; rules nobody ever
+    /// owned are left alone.
+    #[default]
+    Additive,
+}
+
+impl RulesPolicy {
+    /// The default for a `SecurityGroup`: `Authoritative` when it lists
+    /// rules (`spec.rules` present), else `Additive`.
+    pub fn default_for(has_rules: bool) -> Self {
+        if has_rules {
+            RulesPolicy::Authoritative
+        } else {
+            RulesPolicy::Additive
+        }
+    }
+}
+
+/// A `SecurityGroupRules` object: rules it adds to one group, which other
+/// objects may add rules to as well.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredRuleSet {
+    pub intent: Intent,
+    pub group: GroupHandle,
+    /// Normalized; empty when the object is being deleted (its rules are
+    /// let go).
+    pub rules: Vec<Rule>,
+    /// [`Rule::identity`] of every rule it has owned and not yet seen
+    /// revoked (from its status).
+    pub managed_rules: BTreeSet<String>,
 }
 
 /// Fields of a group the controller leaves as the cloud has them. A group
@@ -324,6 +373,9 @@ pub struct DesiredState {
     pub memberships: Vec<DesiredMembership>,
     /// Groups whose objects are being deleted with `deletionPolicy: Delete`.
     pub deletions: Vec<GroupDeletion>,
+    /// `SecurityGroupRules` objects: rules added to groups by objects other
+    /// than the group's own.
+    pub rule_sets: Vec<DesiredRuleSet>,
 }
 
 impl DesiredState {
@@ -335,6 +387,7 @@ impl DesiredState {
             ports: Vec::new(),
             memberships: Vec::new(),
             deletions: Vec::new(),
+            rule_sets: Vec::new(),
         }
     }
 
@@ -362,6 +415,14 @@ impl DesiredState {
         for m in &mut self.memberships {
             bind(&mut m.group);
         }
+        for s in &mut self.rule_sets {
+            bind(&mut s.group);
+            for rule in &mut s.rules {
+                if let Remote::Group(h) = &mut rule.remote {
+                    bind(h);
+                }
+            }
+        }
     }
 }
 
@@ -373,6 +434,7 @@ impl DesiredState {
         self.memberships
             .retain(|m| !owners.contains(&m.intent.owner));
         self.deletions.retain(|d| !owners.contains(&d.intent.owner));
+        self.rule_sets.retain(|s| !owners.contains(&s.intent.owner));
     }
 }
 

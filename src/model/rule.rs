@@ -178,3 +178,52 @@ impl fmt::Display for Rule {
         Ok(())
     }
 }
+
+impl Rule {
+    /// The rule's identity as text, as statuses record the rules an object
+    /// owns (`status.managedRules`): every field, `allow` and no priority
+    /// spelled out, the description JSON-quoted, so two rules have the same
+    /// identity exactly when they are `==` (for rules whose remote group is
+    /// an existing id; a group this plan creates has no id to record yet).
+    pub fn identity(&self) -> String {
+        let dir = match self.direction {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        };
+        let eth = match self.ethertype {
+            Ethertype::IPv4 => "IPv4",
+            Ethertype::IPv6 => "IPv6",
+        };
+        let action = match self.action {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+        };
+        let prio = self
+            .priority
+            .map_or_else(|| "-".to_string(), |p| p.to_string());
+        // A JSON string cannot fail to serialize.
+        let description = serde_json::to_string(&self.description).unwrap_or_default();
+        format!(
+            "{dir} {eth} {} {} {} {action} prio {prio} {description}",
+            self.protocol, self.ports, self.remote
+        )
+    }
+
+    /// What two owners of one group must agree on: the rule without the
+    /// attributes that are not part of its identity in the cloud. Huawei
+    /// matches a rule by direction, ethertype, protocol, ports and remote
+    /// (action, priority and description ride along); on Baidu the remark is
+    /// part of the rule's identity (it has no action or priority).
+    pub fn slot(&self, baidu: bool) -> Rule {
+        Rule {
+            action: Action::Allow,
+            priority: None,
+            description: if baidu {
+                self.description.clone()
+            } else {
+                String::new()
+            },
+            ..self.clone()
+        }
+    }
+}

@@ -89,6 +89,7 @@ mod tests {
             ports,
             memberships: vec![],
             deletions: vec![],
+            rule_sets: Vec::new(),
         }
     }
 

@@ -30,6 +30,7 @@ pub(super) enum Role {
     Port,
     Membership,
     Deletion,
+    RuleSet,
 }
 
 /// A group as the planner keys it: by cloud id, or by the object that will
@@ -129,6 +130,7 @@ impl<'a> Cx<'a> {
             Role::Membership => "spec.ports",
             Role::Group => "spec",
             Role::Deletion => "metadata",
+            Role::RuleSet => "spec.rules",
         };
         self.errors
             .push(FieldError::new(Some(self.key(o)), field, message));

@@ -15,11 +15,22 @@
 //!   [`crate::model::UnmanagedFields`]); Baidu has no such call, so the object gets a
 //!   warning instead. An existing group absent from the cloud gets a warning
 //!   ("group X not found") and no steps.
-//! - `rules: Some(..)` is authoritative: desired rules (normalized already,
-//!   so equal rules are `==`; duplicates count once) that the group lacks are
-//!   created, observed rules not desired are deleted. `None` leaves the
-//!   rules alone. Duplicate observed rules that are desired are left alone
-//!   (they mean the same thing).
+//! - A group's rules have owners: its `SecurityGroup` (`DesiredGroup::rules`)
+//!   and every [`crate::model::DesiredRuleSet`] naming it. Rules are
+//!   normalized already, so equal rules are `==`; a rule several owners
+//!   want counts once. Wanted rules the group lacks are created.
+//! - [`crate::model::RulesPolicy::Authoritative`]: observed rules nobody
+//!   wants are deleted (on behalf of the group's object, and of every owner
+//!   that recorded them). `Additive` (also a group with no `SecurityGroup`
+//!   object): an observed rule is deleted only when some owner recorded its
+//!   [`crate::model::Rule::identity`] (`managed_rules`) and no owner wants
+//!   it; rules nobody ever owned are left alone. Duplicate observed rules
+//!   that are wanted are left alone (they mean the same thing).
+//! - Owners wanting rules of one identity ([`crate::model::Rule::slot`]:
+//!   Huawei without action, priority and description; Baidu with the
+//!   remark) but not the same variants are a [`RuleConflict`] on each:
+//!   no variant is created and no observed rule of that identity deleted.
+//!   It depends on the desired state only, so nothing flaps.
 //! - Baidu can change a rule in place (`UpdateRule`, by rule id): a rule
 //!   to delete and a rule to create that are recognisably the same rule
 //!   (same direction and ethertype, and the same remote or the same
@@ -34,8 +45,11 @@
 //!   These deletes are not counted by the guard: every one comes back.
 //! - Creates go in `CreateRules` calls of at most
 //!   [`ProviderKind::max_rules_per_create`] rules (200 on Huawei, one per
-//!   call on Baidu). A rule naming a group that this plan cannot create
-//!   (its object paused or in observe mode) waits, with a warning.
+//!   call on Baidu), shared by all owners of the group: a call names every
+//!   owner whose rule it carries, and is made when one of them is not
+//!   withheld. A rule naming a group that this plan cannot create (its
+//!   object paused or in observe mode) waits, with a warning; so do the
+//!   rules of a `SecurityGroupRules` for such a group.
 //! - `GroupDeletion` becomes a `DeleteGroup` at the very end, unless ports
 //!   would still hold the group after the plan (the clouds refuse); then the
 //!   object gets a warning and the deletion waits for a later pass.
@@ -153,7 +167,9 @@
 //! Steps name the objects whose intent they carry out (`Step::owners`).
 //! An object in `Mode::Paused` or `Mode::Observe` is withheld; so is an
 //! object (without `allow_mass_change`) whose changes would delete more than
-//! [`PlanOptions::max_revoke_fraction`] of a group's existing rules or
+//! [`PlanOptions::max_revoke_fraction`] of a group's existing rules (counted
+//! over all the group's owners: each owner with a share in the deletes is
+//! held) or
 //! remove more than [`PlanOptions::max_membership_removals`] memberships
 //! ([`Withheld::MassChange`] says how many). A withheld object's changes
 //! are left out before batching, so they never ride in a batch; a pair that
@@ -239,6 +255,18 @@ pub struct Conflict {
     pub message: String,
 }
 
+/// Two owners of one group want a rule of the same identity with different
+/// attributes (say priority 1 and priority 50): neither variant is created
+/// and the cloud's rules of that identity stay as they are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleConflict {
+    pub group: String,
+    /// The rule as this object wants it.
+    pub rule: String,
+    pub with: ObjectKey,
+    pub message: String,
+}
+
 /// What the plan means for one object, for its status.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectReport {
@@ -247,12 +275,39 @@ pub struct ObjectReport {
     pub changes: BTreeMap<String, usize>,
     pub withheld: Option<Withheld>,
     pub conflicts: Vec<Conflict>,
+    /// Disagreements with other owners of a group's rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_conflicts: Vec<RuleConflict>,
     /// Things the user should know that block nothing.
     pub warnings: Vec<String>,
     /// Ports whose removal waits because they would be left with no
     /// security group (in the order found).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<String>,
+}
+
+impl ObjectReport {
+    /// Whether the object disagrees with another about a port or a rule.
+    pub fn has_conflicts(&self) -> bool {
+        !self.conflicts.is_empty() || !self.rule_conflicts.is_empty()
+    }
+
+    /// One line per conflict, for conditions and errors.
+    pub fn conflict_lines(&self) -> Vec<String> {
+        let ports = self.conflicts.iter().map(|c| {
+            format!(
+                "port {} / group {} with {}: {}",
+                c.port, c.group, c.with, c.message
+            )
+        });
+        let rules = self.rule_conflicts.iter().map(|c| {
+            format!(
+                "group {} rule \"{}\" with {}: {}",
+                c.group, c.rule, c.with, c.message
+            )
+        });
+        ports.chain(rules).collect()
+    }
 }
 
 /// The planner's answer.
@@ -272,7 +327,7 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Result<PlanOutcome, Vec<FieldError>> {
     let mut cx = Cx::new(desired, observed);
-    let groups = rules::resolve(desired, &mut cx);
+    let (groups, rule_work) = rules::resolve(desired, &mut cx);
     let deletions = rules::deletions(desired, &mut cx);
     let (ports, removals) = membership::resolve(desired, &mut cx);
     if !cx.errors.is_empty() {
@@ -282,9 +337,15 @@ pub fn plan(
         return Err(errors);
     }
 
-    let withheld = guard(&mut cx, &groups, &removals, opts);
+    let withheld = guard(&mut cx, &rule_work, &removals, opts);
     let allowed: Vec<bool> = withheld.iter().map(Option::is_none).collect();
-    let steps = assemble(&mut cx, &groups, &deletions, &ports, &allowed, true);
+    let work = Work {
+        groups: &groups,
+        rules: &rule_work,
+        deletions: &deletions,
+        ports: &ports,
+    };
+    let steps = assemble(&mut cx, &work, &allowed, true);
     let mut reports = std::mem::take(&mut cx.reports);
     count(&steps, &mut reports, |o| allowed[o as usize]);
     if allowed.contains(&false) {
@@ -292,7 +353,7 @@ pub fn plan(
         // withheld (no warnings from this pass; they were given above).
         cx.reports = vec![ObjectReport::default(); reports.len()];
         let everything = vec![true; allowed.len()];
-        let hypothetical = assemble(&mut cx, &groups, &deletions, &ports, &everything, false);
+        let hypothetical = assemble(&mut cx, &work, &everything, false);
         count(&hypothetical, &mut reports, |o| !allowed[o as usize]);
     }
     for (report, w) in reports.iter_mut().zip(withheld) {
@@ -311,10 +372,13 @@ pub fn plan(
     })
 }
 
-/// Decide, per object, whether its changes are withheld and why.
+/// Decide, per object, whether its changes are withheld and why. The
+/// rule guard counts a group's deletions over all its owners (several
+/// objects letting go of rules at once add up), and holds every owner with
+/// a share in them that does not allow mass change.
 fn guard(
     cx: &mut Cx<'_>,
-    groups: &[rules::GroupWork<'_>],
+    groups: &[rules::RuleWork<'_>],
     removals: &[usize],
     opts: &PlanOptions,
 ) -> Vec<Option<Withheld>> {
@@ -328,7 +392,6 @@ fn guard(
         })
         .collect();
     for g in groups {
-        let o = g.owner as usize;
         // The cloud's default rules of a group this controller created do
         // not count towards the fraction, but the message counts every
         // rule the plan deletes.
@@ -336,31 +399,51 @@ fn guard(
         // back a mass change either way.
         let deletes = g.delete_rules.len() + g.update_rules.len() - g.default_deletes;
         let existing = g.existing_rules - g.default_deletes;
-        if withheld[o].is_none()
-            && !cx.obj_intents[o].allow_mass_change
-            && deletes as f64 > opts.max_revoke_fraction * existing as f64
-        {
-            let pct = opts.max_revoke_fraction * 100.0;
-            let counted = if g.default_deletes == 0 {
-                format!("(more than {pct:.0}%)")
-            } else {
-                let n = g.default_deletes;
-                let rules = if n == 1 { "rule" } else { "rules" };
-                format!(
-                    "(not counting the {n} default {rules} the cloud gave it, it would delete {deletes} of the {existing} rules: more than {pct:.0}%)"
-                )
-            };
-            let verb = if g.update_rules.is_empty() {
-                "delete"
-            } else {
-                "delete or change"
-            };
-            withheld[o] = Some(Withheld::MassChange(format!(
-                "would {verb} {} of the {} rules of group {} {counted}; set secgroup.io/allow-mass-change: \"true\" to allow",
-                g.delete_rules.len() + g.update_rules.len(),
-                g.existing_rules,
-                g.target,
-            )));
+        if deletes as f64 <= opts.max_revoke_fraction * existing as f64 {
+            continue;
+        }
+        let mut owners: Vec<Obj> = g
+            .delete_rules
+            .iter()
+            .flat_map(|(_, _, owners)| owners.iter().copied())
+            .chain(
+                g.update_rules
+                    .iter()
+                    .flat_map(|u| u.deleters.iter().copied()),
+            )
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let verb = if g.update_rules.is_empty() {
+            "delete"
+        } else {
+            "delete or change"
+        };
+        let pct = opts.max_revoke_fraction * 100.0;
+        let counted = if g.default_deletes == 0 {
+            format!("(more than {pct:.0}%)")
+        } else {
+            let n = g.default_deletes;
+            let rules = if n == 1 { "rule" } else { "rules" };
+            format!(
+                "(not counting the {n} default {rules} the cloud gave it, it would delete {deletes} of the {existing} rules: more than {pct:.0}%)"
+            )
+        };
+        let others = if owners.len() > 1 {
+            " (with the other objects owning its rules)"
+        } else {
+            ""
+        };
+        for o in owners {
+            let o = o as usize;
+            if withheld[o].is_none() && !cx.obj_intents[o].allow_mass_change {
+                withheld[o] = Some(Withheld::MassChange(format!(
+                    "would {verb}{others} {} of the {} rules of group {} {counted}; set secgroup.io/allow-mass-change: \"true\" to allow",
+                    g.delete_rules.len() + g.update_rules.len(),
+                    g.existing_rules,
+                    g.target,
+                )));
+            }
         }
     }
     for (o, &n) in removals.iter().enumerate() {
@@ -377,20 +460,34 @@ fn guard(
     withheld
 }
 
+/// What the planner found to do, before the guard and batching.
+struct Work<'w, 'a> {
+    groups: &'w [rules::GroupWork],
+    rules: &'w [rules::RuleWork<'a>],
+    deletions: &'w [rules::DeletionWork<'a>],
+    ports: &'w [membership::PortWork<'a>],
+}
+
+/// The allowed objects among `owners`, or `None` when there are none.
+fn allowed_owners(owners: &[Obj], allowed: &[bool]) -> Option<Vec<Obj>> {
+    let mine: Vec<Obj> = owners
+        .iter()
+        .copied()
+        .filter(|&o| allowed[o as usize])
+        .collect();
+    (!mine.is_empty()).then_some(mine)
+}
+
 /// Build the ordered steps from the changes of the `allowed` objects.
-fn assemble(
-    cx: &mut Cx<'_>,
-    groups: &[rules::GroupWork<'_>],
-    deletions: &[rules::DeletionWork<'_>],
-    ports: &[membership::PortWork<'_>],
-    allowed: &[bool],
-    warn: bool,
-) -> Vec<Planned> {
+/// A rule several objects own is changed when one of them is allowed, and
+/// a group's rule creates share `CreateRules` calls whoever owns them.
+fn assemble(cx: &mut Cx<'_>, work: &Work<'_, '_>, allowed: &[bool], warn: bool) -> Vec<Planned> {
     let step = |op: Operation, owner: Obj| Planned {
         op,
         owners: vec![owner],
     };
-    let groups: Vec<&rules::GroupWork<'_>> = groups
+    let groups: Vec<&rules::GroupWork> = work
+        .groups
         .iter()
         .filter(|g| allowed[g.owner as usize])
         .collect();
@@ -411,38 +508,82 @@ fn assemble(
         rule: r.rule.clone(),
     };
     let per_call = cx.provider.max_rules_per_create();
-    for g in &groups {
-        for (id, r) in &g.repair_rules {
-            steps.push(step(delete(id, r), g.owner));
+    // An update whose one side is withheld makes only the other side's
+    // half: the create (with the creates), or the delete (with the deletes).
+    let mut late_deletes: Vec<Planned> = Vec::new();
+    for g in work.rules {
+        for (id, r, owners) in &g.repair_rules {
+            if let Some(owners) = allowed_owners(owners, allowed) {
+                steps.push(Planned {
+                    op: delete(id, r),
+                    owners,
+                });
+            }
         }
-        for (id, old, new) in &g.update_rules {
-            let op = Operation::UpdateRule {
-                group: id.to_string(),
-                rule_id: old.id.clone(),
-                from: old.rule.clone(),
-                to: (*new).clone(),
-            };
-            steps.push(step(op, g.owner));
+        let mut creates: Vec<(&crate::model::Rule, Vec<Obj>)> = Vec::new();
+        for u in &g.update_rules {
+            match (
+                allowed_owners(&u.deleters, allowed),
+                allowed_owners(&u.creators, allowed),
+            ) {
+                (Some(mut owners), Some(more)) => {
+                    owners.extend(more);
+                    owners.sort_unstable();
+                    owners.dedup();
+                    steps.push(Planned {
+                        op: Operation::UpdateRule {
+                            group: u.group.to_string(),
+                            rule_id: u.from.id.clone(),
+                            from: u.from.rule.clone(),
+                            to: u.to.clone(),
+                        },
+                        owners,
+                    });
+                }
+                (None, Some(owners)) => creates.push((u.to, owners)),
+                (Some(owners), None) => late_deletes.push(Planned {
+                    op: delete(u.group, u.from),
+                    owners,
+                }),
+                (None, None) => {}
+            }
         }
-        for chunk in g.create_rules.chunks(per_call) {
-            let op = Operation::CreateRules {
-                group: g.target.clone(),
-                rules: chunk.iter().map(|r| (*r).clone()).collect(),
-            };
-            steps.push(step(op, g.owner));
+        creates.extend(
+            g.create_rules
+                .iter()
+                .filter_map(|(r, owners)| allowed_owners(owners, allowed).map(|o| (*r, o))),
+        );
+        for chunk in creates.chunks(per_call) {
+            let mut owners: Vec<Obj> = chunk.iter().flat_map(|(_, o)| o.iter().copied()).collect();
+            owners.sort_unstable();
+            owners.dedup();
+            steps.push(Planned {
+                op: Operation::CreateRules {
+                    group: g.target.clone(),
+                    rules: chunk.iter().map(|(r, _)| (*r).clone()).collect(),
+                },
+                owners,
+            });
         }
     }
-    let membership = batch::build(cx, ports, allowed, warn);
+    let membership = batch::build(cx, work.ports, allowed, warn);
     steps.extend(membership.early);
     steps.extend(membership.adds);
     steps.extend(membership.removes);
     steps.extend(membership.reinserts);
-    for g in &groups {
-        for (id, r) in &g.delete_rules {
-            steps.push(step(delete(id, r), g.owner));
+    steps.extend(late_deletes);
+    for g in work.rules {
+        for (id, r, owners) in &g.delete_rules {
+            let Some(owners) = allowed_owners(owners, allowed) else {
+                continue;
+            };
+            steps.push(Planned {
+                op: delete(id, r),
+                owners,
+            });
         }
     }
-    for d in deletions.iter().filter(|d| allowed[d.owner as usize]) {
+    for d in work.deletions.iter().filter(|d| allowed[d.owner as usize]) {
         let holders = cx
             .observed
             .ports

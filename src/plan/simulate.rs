@@ -346,4 +346,12 @@ pub fn adopt_created(desired: &mut DesiredState, observed: &ObservedState) {
     for m in &mut desired.memberships {
         fix(&mut m.group);
     }
+    for s in &mut desired.rule_sets {
+        fix(&mut s.group);
+        for rule in &mut s.rules {
+            if let Remote::Group(h) = &mut rule.remote {
+                fix(h);
+            }
+        }
+    }
 }

@@ -44,6 +44,9 @@ pub fn named_groups(desired: &DesiredState) -> BTreeSet<String> {
     for d in &desired.deletions {
         ids.insert(d.group_id.clone());
     }
+    for s in &desired.rule_sets {
+        ids.extend(s.group.existing_id().map(str::to_string));
+    }
     ids
 }
 

@@ -7,7 +7,8 @@
 //! - a `SecurityGroupMembership`: the ports it lists or manages, and for
 //!   `Exclusive` the group's member list;
 //! - a group deletion: the group and its member list (ports still holding
-//!   it).
+//!   it);
+//! - a `SecurityGroupRules`: its group (the rules all its owners share).
 //!
 //! A changed `SecurityGroup` makes every intent naming its group touched
 //! too (a name now resolves differently, a group was just created). And
@@ -62,6 +63,16 @@ pub fn touched(
         if hit(&g.intent.owner, &mut handles) {
             out.groups
                 .extend(g.handle.existing_id().map(str::to_string));
+        }
+    }
+    for s in &desired.rule_sets {
+        let remotes = s.rules.iter().filter_map(|r| match &r.remote {
+            Remote::Group(h) => Some(h),
+            _ => None,
+        });
+        let mut handles = std::iter::once(&s.group).chain(remotes);
+        if hit(&s.intent.owner, &mut handles) {
+            out.groups.extend(s.group.existing_id().map(str::to_string));
         }
     }
     for p in &desired.ports {
@@ -138,6 +149,7 @@ mod tests {
             groups,
         };
         DesiredState {
+            rule_sets: vec![],
             provider: ProviderKind::Huawei,
             groups: vec![DesiredGroup {
                 intent: intent("SecurityGroup", "web"),
@@ -148,6 +160,8 @@ mod tests {
                 unmanaged: Default::default(),
                 vpc_id: None,
                 rules: None,
+                rules_policy: crate::model::RulesPolicy::Additive,
+                managed_rules: Default::default(),
             }],
             ports: vec![
                 port("a", "p-a", vec![GroupHandle::Existing("sg-web".into())]),

@@ -297,10 +297,13 @@ mod tests {
                 unmanaged: Default::default(),
                 vpc_id: None,
                 rules: None,
+                rules_policy: crate::model::RulesPolicy::Additive,
+                managed_rules: Default::default(),
             }],
             ports: vec![],
             memberships: vec![],
             deletions: vec![],
+            rule_sets: Vec::new(),
         }
     }
 

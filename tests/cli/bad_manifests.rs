@@ -237,3 +237,99 @@ async fn the_root_cause_comes_before_the_errors_it_causes() {
     );
     assert!(sim.call_counts().values().all(|n| *n == 0));
 }
+
+#[tokio::test]
+async fn a_bad_rules_policy_is_named() {
+    let dir = workspace(&[]);
+    edit(
+        dir.path(),
+        "security-groups.yaml",
+        "  description: Public web tier\n",
+        "  description: Public web tier\n  rulesPolicy: Sometimes\n",
+    );
+    assert_rejected(
+        dir.path(),
+        &[
+            "security-groups.yaml (document 1)",
+            "SecurityGroup default/web",
+            "spec.rulesPolicy",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn security_group_rules_with_two_targets_are_refused() {
+    let dir = workspace(&[]);
+    edit(
+        dir.path(),
+        "security-group-rules.yaml",
+        "  securityGroupRef:\n    name: web\n",
+        "  securityGroupRef:\n    name: web\n  securityGroupId: 8e2f4a6c-1b3d-4e5f-a7b9-c1d3e5f7a902\n",
+    );
+    assert_rejected(
+        dir.path(),
+        &[
+            "security-group-rules.yaml (document 1)",
+            "SecurityGroupRules default/web-monitoring",
+            "give securityGroupRef, or accountRef together with securityGroupId",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_rule_of_security_group_rules_is_named_as_in_a_security_group() {
+    let dir = workspace(&[]);
+    edit(
+        dir.path(),
+        "security-group-rules.yaml",
+        "remoteIpPrefix: 10.0.0.0/8",
+        "remoteIpPrefix: 10.0.0.300/8",
+    );
+    assert_rejected(
+        dir.path(),
+        &[
+            "security-group-rules.yaml (document 1)",
+            "SecurityGroupRules default/web-monitoring",
+            "spec.rules[0].remoteIpPrefix",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn security_group_rules_naming_a_missing_group_or_account_are_refused() {
+    let dir = workspace(&[]);
+    edit(
+        dir.path(),
+        "security-group-rules.yaml",
+        "    name: web\n",
+        "    name: wbe\n",
+    );
+    assert_rejected(
+        dir.path(),
+        &[
+            "SecurityGroupRules default/web-monitoring",
+            "spec.securityGroupRef.name",
+            "\"wbe\"",
+        ],
+    )
+    .await;
+    let dir = workspace(&[]);
+    edit(
+        dir.path(),
+        "security-group-rules.yaml",
+        "  securityGroupRef:\n    name: web\n",
+        "  accountRef:\n    name: huawei-staging\n  securityGroupId: 8e2f4a6c-1b3d-4e5f-a7b9-c1d3e5f7a902\n",
+    );
+    assert_rejected(
+        dir.path(),
+        &[
+            "SecurityGroupRules default/web-monitoring",
+            "spec.accountRef.name",
+            "huawei-staging",
+        ],
+    )
+    .await;
+}

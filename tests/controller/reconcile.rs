@@ -82,6 +82,7 @@ fn security_group(name: &str) -> SecurityGroup {
             vpc_id: Some("vpc-1".into()),
             rules: None,
             deletion_policy: None,
+            rules_policy: None,
         },
         status: None,
     }
@@ -174,6 +175,7 @@ fn context_with(
         ports: store_of(Vec::<PortSecurityGroups>::new()).0,
         memberships: store_of(Vec::<SecurityGroupMembership>::new()).0,
         node_groups: store_of(Vec::<secgroup_controller::crd::NodeSecurityGroups>::new()).0,
+        rule_sets: store_of(Vec::<secgroup_controller::crd::SecurityGroupRules>::new()).0,
         nodes: store_of(Vec::<k8s_openapi::api::core::v1::Node>::new()).0,
     };
     let settings = Settings {

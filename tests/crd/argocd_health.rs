@@ -296,6 +296,7 @@ fn samples_are_real_statuses_of_the_crate_types() {
             "PortSecurityGroups" => typed::<PortSecurityGroups>(file, o),
             "SecurityGroupMembership" => typed::<SecurityGroupMembership>(file, o),
             "NodeSecurityGroups" => typed::<secgroup_controller::crd::NodeSecurityGroups>(file, o),
+            "SecurityGroupRules" => typed::<secgroup_controller::crd::SecurityGroupRules>(file, o),
             other => panic!("{}: unknown kind {other}", file.display()),
         }
         let problems = check_against_schema(o);
@@ -308,6 +309,9 @@ fn samples_are_real_statuses_of_the_crate_types() {
             "SecurityGroup" => round_trip::<SecurityGroupStatus>(file, status),
             "PortSecurityGroups" => round_trip::<PortSecurityGroupsStatus>(file, status),
             "NodeSecurityGroups" => round_trip::<NodeSecurityGroupsStatus>(file, status),
+            "SecurityGroupRules" => {
+                round_trip::<secgroup_controller::crd::SecurityGroupRulesStatus>(file, status)
+            }
             _ => round_trip::<SecurityGroupMembershipStatus>(file, status),
         }
         let conditions = status["conditions"].as_array().expect("conditions");

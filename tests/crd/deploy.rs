@@ -342,7 +342,8 @@ fn deploy_crds_are_the_generated_crds() {
             "NodeSecurityGroups",
             "PortSecurityGroups",
             "SecurityGroup",
-            "SecurityGroupMembership"
+            "SecurityGroupMembership",
+            "SecurityGroupRules"
         ])
     );
 }

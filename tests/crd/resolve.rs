@@ -19,9 +19,12 @@ use secgroup_controller::crd::{
 use secgroup_controller::crd::{
     NodeSecurityGroups, NodeSecurityGroupsSpec, NodeSecurityGroupsStatus, PortSelection,
 };
+use secgroup_controller::crd::{
+    RulesPolicySpec, SecurityGroupRules, SecurityGroupRulesSpec, SecurityGroupRulesStatus,
+};
 use secgroup_controller::model::{
     DesiredGroup, GroupDeletion, GroupHandle, MembershipPolicy, Mode, ObjectKey, ProviderKind,
-    Remote, UnmanagedFields,
+    Remote, RulesPolicy, UnmanagedFields,
 };
 use secgroup_controller::plan::nodes::{InstancePort, InstancePorts};
 
@@ -67,6 +70,7 @@ impl Sg {
                 vpc_id: None,
                 rules: None,
                 deletion_policy: None,
+                rules_policy: None,
             },
         );
         g.metadata.namespace = Some(NS.into());
@@ -1104,4 +1108,147 @@ fn node_security_groups_give_every_selected_port_its_groups() {
     // no group is held, not the object refused.
     assert!(r.desired.memberships.iter().all(|m| m.selection.is_some()));
     assert_eq!(r.node_selections[&owner].ports.len(), 4);
+}
+
+// ---- SecurityGroupRules ----------------------------------------------------
+
+fn sgr(name: &str, spec: SecurityGroupRulesSpec) -> SecurityGroupRules {
+    let mut r = SecurityGroupRules::new(name, spec);
+    r.metadata.namespace = Some(NS.into());
+    r
+}
+
+fn rules_for(group: &str, rules: Vec<RuleSpec>) -> SecurityGroupRulesSpec {
+    SecurityGroupRulesSpec {
+        account_ref: None,
+        security_group_ref: Some(LocalObjectRef::new(group)),
+        security_group_id: None,
+        rules,
+        deletion_policy: DeletionPolicy::Delete,
+    }
+}
+
+fn run_rules(groups: &[Sg], rule_sets: &[&SecurityGroupRules]) -> Resolution {
+    let groups: Vec<SecurityGroup> = groups.iter().map(|g| g.0.clone()).collect();
+    resolve_objects(
+        &huawei(),
+        &Objects {
+            groups: groups.iter().collect(),
+            rule_sets: rule_sets.to_vec(),
+            ..Objects::default()
+        },
+    )
+}
+
+#[test]
+fn rules_policy_defaults_follow_the_presence_of_rules() {
+    let r = run(
+        &[
+            Sg::new("listed")
+                .created("sg-1")
+                .rules(vec![to("10.0.0.0/8")]),
+            Sg::new("bare").created("sg-2"),
+        ],
+        &[],
+        &[],
+    );
+    assert_eq!(group(&r, "listed").rules_policy, RulesPolicy::Authoritative);
+    assert_eq!(group(&r, "bare").rules_policy, RulesPolicy::Additive);
+    let mut explicit = Sg::new("explicit")
+        .created("sg-3")
+        .rules(vec![to("10.0.0.0/8")]);
+    explicit.0.spec.rules_policy = Some(RulesPolicySpec::Additive);
+    explicit.0.status.get_or_insert_default().managed_rules = vec!["x".into()];
+    let r = run(&[explicit], &[], &[]);
+    assert_eq!(group(&r, "explicit").rules_policy, RulesPolicy::Additive);
+    assert_eq!(group(&r, "explicit").managed_rules, set(&["x"]));
+}
+
+#[test]
+fn security_group_rules_resolve_their_group_rules_and_record() {
+    let mut a = sgr(
+        "a",
+        rules_for("web", vec![to("10.0.0.0/8"), from_group("app")]),
+    );
+    a.status = Some(SecurityGroupRulesStatus {
+        managed_rules: vec!["old".into()],
+        ..Default::default()
+    });
+    let by_id = sgr(
+        "b",
+        SecurityGroupRulesSpec {
+            account_ref: Some(LocalObjectRef::new("acct")),
+            security_group_ref: None,
+            security_group_id: Some("sg-9".into()),
+            ..rules_for("unused", vec![to("10.0.0.1")])
+        },
+    );
+    let r = run_rules(
+        &[
+            Sg::new("web").created("sg-1"),
+            Sg::new("app").created("sg-2"),
+        ],
+        &[&a, &by_id],
+    );
+    assert!(r.problems.is_empty(), "{:#?}", r.problems);
+    let sets = &r.desired.rule_sets;
+    assert_eq!(sets.len(), 2);
+    assert_eq!(sets[0].intent.owner, key("SecurityGroupRules", "a"));
+    assert_eq!(sets[0].group, GroupHandle::Existing("sg-1".into()));
+    assert_eq!(
+        sets[0].rules[1].remote,
+        Remote::Group(GroupHandle::Existing("sg-2".into()))
+    );
+    assert_eq!(sets[0].managed_rules, set(&["old"]));
+    assert_eq!(sets[1].group, GroupHandle::Existing("sg-9".into()));
+    assert!(r.objects.contains(&key("SecurityGroupRules", "b")));
+}
+
+#[test]
+fn security_group_rules_problems_keep_them_out() {
+    // A bad rule, a missing group, and an accountRef that is not the
+    // group's account: each names its field.
+    let bad = sgr("bad", rules_for("web", vec![to("10.0.0.300/8")]));
+    let missing = sgr("missing", rules_for("nope", vec![to("10.0.0.0/8")]));
+    let mut elsewhere = sgr("elsewhere", rules_for("web", vec![to("10.0.0.0/8")]));
+    elsewhere.spec.account_ref = Some(LocalObjectRef::new("acct"));
+    let r = run_rules(
+        &[Sg::new("web").created("sg-1").account("other")],
+        &[&bad, &missing, &elsewhere],
+    );
+    assert!(r.desired.rule_sets.is_empty(), "{:#?}", r.desired.rule_sets);
+    let missing = &r.problems[&key("SecurityGroupRules", "missing")];
+    assert_eq!(missing.unresolved[0].field, "spec.securityGroupRef.name");
+    assert_eq!(missing.unresolved[0].reason, UnresolvedReason::NotFound);
+    let elsewhere = &r.problems[&key("SecurityGroupRules", "elsewhere")];
+    assert_eq!(elsewhere.errors[0].field, "spec.accountRef.name");
+    // `bad` names web, which is another account's: not this account's to report.
+    assert!(!r.problems.contains_key(&key("SecurityGroupRules", "bad")));
+    let r = run_rules(
+        &[Sg::new("web").created("sg-1")],
+        &[&sgr("bad", rules_for("web", vec![to("10.0.0.300/8")]))],
+    );
+    let bad = &r.problems[&key("SecurityGroupRules", "bad")];
+    assert_eq!(bad.errors[0].field, "spec.rules[0].remoteIpPrefix");
+}
+
+#[test]
+fn deleting_security_group_rules_let_go_of_their_rules_by_policy() {
+    let recorded = SecurityGroupRulesStatus {
+        managed_rules: vec!["r1".into()],
+        ..Default::default()
+    };
+    let mut delete = sgr("delete", rules_for("web", vec![to("10.0.0.0/8")]));
+    delete.metadata.deletion_timestamp = deleting();
+    delete.status = Some(recorded.clone());
+    let mut retain = delete.clone();
+    retain.metadata.name = Some("retain".into());
+    retain.spec.deletion_policy = DeletionPolicy::Retain;
+    let r = run_rules(&[Sg::new("web").created("sg-1")], &[&delete, &retain]);
+    assert_eq!(r.desired.rule_sets.len(), 1, "{:#?}", r.desired.rule_sets);
+    let s = &r.desired.rule_sets[0];
+    assert_eq!(s.intent.owner, key("SecurityGroupRules", "delete"));
+    assert!(s.rules.is_empty(), "its rules are let go");
+    assert_eq!(s.managed_rules, set(&["r1"]));
+    assert!(r.objects.contains(&key("SecurityGroupRules", "retain")));
 }

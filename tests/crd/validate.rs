@@ -49,6 +49,7 @@ fn group(name: &str, rules: Option<Vec<RuleSpec>>) -> SecurityGroup {
             vpc_id: Some("vpc-1".into()),
             rules,
             deletion_policy: None,
+            rules_policy: None,
         },
     );
     g.metadata.namespace = Some(NS.into());

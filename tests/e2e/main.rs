@@ -6,4 +6,5 @@ mod emulator_api;
 mod fencing;
 mod nodes;
 mod reconcile_core;
+mod rule_owners;
 mod sim;

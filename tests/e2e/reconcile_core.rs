@@ -389,6 +389,8 @@ async fn observe_finds_a_group_created_before_a_crash_and_reads_what_is_named() 
             unmanaged: Default::default(),
             vpc_id: None,
             rules: None,
+            rules_policy: secgroup_controller::model::RulesPolicy::Additive,
+            managed_rules: Default::default(),
         }],
         ports: vec![DesiredPortGroups {
             intent: intent("PortSecurityGroups", "p1"),
@@ -405,6 +407,7 @@ async fn observe_finds_a_group_created_before_a_crash_and_reads_what_is_named() 
             selection: None,
         }],
         deletions: vec![],
+        rule_sets: vec![],
     };
     let obs = observe(&cloud, &mut desired).await.unwrap();
     assert_eq!(

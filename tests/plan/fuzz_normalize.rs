@@ -478,6 +478,7 @@ proptest! {
             vpc_id,
             rules: Some(rules),
             deletion_policy: None,
+            rules_policy: None,
         });
         for e in validate_security_group(&group, provider) {
             prop_assert!(e.field.starts_with("spec"), "{e}");

@@ -6,7 +6,7 @@ use secgroup_test_support::plans;
 use plans::*;
 use secgroup_controller::cloud::OWNER_TAG;
 use secgroup_controller::model::{
-    Action, Direction, Ethertype, GroupHandle, ObservedGroup, Operation, Ports, Protocol,
+    Action, Direction, Ethertype, GroupHandle, Mode, ObservedGroup, Operation, Ports, Protocol,
     ProviderKind, Remote, Rule, UnmanagedFields,
 };
 use secgroup_controller::plan::{self, PlanOptions, Withheld};
@@ -185,6 +185,38 @@ fn baidu_changes_a_recognisable_rule_in_place() {
         .insert("sg-1".into(), group("sg-1", &[tcp(HW, 443)]));
     let kinds: Vec<&str> = ops(&plan_ok(&d, &o)).iter().map(|op| op.kind()).collect();
     assert_eq!(kinds, ["createRules", "deleteRule"]);
+}
+
+/// An update needs both sides allowed: the owner revoking the old rule and
+/// the owner wanting the new one. With one side withheld, only the other
+/// side's half is made.
+#[test]
+fn baidu_update_with_one_side_withheld_makes_only_the_other_half() {
+    let old = tcp(BD, 443);
+    let new = tcp(BD, 8443);
+    let base = || {
+        let mut d = desired(BD);
+        // `web` owns every rule (Authoritative, wants none itself); `team`
+        // adds the new one.
+        d.groups.push(sg("web", "g-1", Some(vec![])));
+        d.groups[0].intent.allow_mass_change = true;
+        d.rule_sets
+            .push(rule_set("team", "g-1", vec![new.clone()], &[]));
+        d
+    };
+    let mut o = observed(&[], &[]);
+    o.groups
+        .insert("g-1".into(), group("g-1", std::slice::from_ref(&old)));
+    let kinds = |d: &secgroup_controller::model::DesiredState| -> Vec<&'static str> {
+        ops(&plan_ok(d, &o)).iter().map(|op| op.kind()).collect()
+    };
+    assert_eq!(kinds(&base()), ["updateRule"]);
+    let mut d = base();
+    d.groups[0].intent = with_mode(d.groups[0].intent.clone(), Mode::Paused);
+    assert_eq!(kinds(&d), ["createRules"], "the revoking owner is paused");
+    let mut d = base();
+    d.rule_sets[0].intent = with_mode(d.rule_sets[0].intent.clone(), Mode::Paused);
+    assert_eq!(kinds(&d), ["deleteRule"], "the wanting owner is paused");
 }
 
 /// Each rule to delete takes at most one rule to create, and the guard

@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use secgroup_controller::model::{
-    Action, DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredState, Direction, Ethertype,
-    GroupDeletion, GroupHandle, Intent, MembershipPolicy, Mode, ObjectKey, ObservedGroup,
-    ObservedPort, ObservedRule, ObservedState, Operation, PortRange, Ports, Protocol, ProviderKind,
-    Remote, Rule,
+    Action, DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredRuleSet, DesiredState,
+    Direction, Ethertype, GroupDeletion, GroupHandle, Intent, MembershipPolicy, Mode, ObjectKey,
+    ObservedGroup, ObservedPort, ObservedRule, ObservedState, Operation, PortRange, Ports,
+    Protocol, ProviderKind, Remote, Rule, RulesPolicy,
 };
 use secgroup_controller::plan::{self, PlanOptions, PlanOutcome, simulate};
 
@@ -40,6 +40,7 @@ pub fn desired(provider: ProviderKind) -> DesiredState {
         ports: Vec::new(),
         memberships: Vec::new(),
         deletions: Vec::new(),
+        rule_sets: Vec::new(),
     }
 }
 
@@ -70,7 +71,9 @@ pub fn sg(name: &str, id: &str, rules: Option<Vec<Rule>>) -> DesiredGroup {
         description: String::new(),
         unmanaged: Default::default(),
         vpc_id: Some("vpc-1".to_string()),
+        rules_policy: RulesPolicy::default_for(rules.is_some()),
         rules,
+        managed_rules: Default::default(),
     }
 }
 
@@ -79,6 +82,17 @@ pub fn new_sg(name: &str, rules: Option<Vec<Rule>>) -> DesiredGroup {
         handle: GroupHandle::New(key("SecurityGroup", name)),
         name: name.to_string(),
         ..sg(name, "unused", rules)
+    }
+}
+
+/// A `SecurityGroupRules` adding `rules` to the existing group `group`,
+/// having owned the rules `managed` (by [`Rule::identity`]).
+pub fn rule_set(name: &str, group: &str, rules: Vec<Rule>, managed: &[&Rule]) -> DesiredRuleSet {
+    DesiredRuleSet {
+        intent: intent("SecurityGroupRules", name),
+        group: existing(group),
+        rules,
+        managed_rules: managed.iter().map(|r| r.identity()).collect(),
     }
 }
 

@@ -19,9 +19,9 @@ use secgroup_controller::cloud::{
     CloudError, CloudProvider, Credentials, OWNER_TAG, ProviderSettings, connect,
 };
 use secgroup_controller::model::{
-    Action, DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredState, Direction, Ethertype,
-    GroupHandle, Intent, MembershipPolicy, Mode, ObjectKey, ObservedGroup, ObservedPort, PortRange,
-    Ports, Protocol, ProviderKind, Remote, Rule,
+    Action, DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredRuleSet, DesiredState,
+    Direction, Ethertype, GroupHandle, Intent, MembershipPolicy, Mode, ObjectKey, ObservedGroup,
+    ObservedPort, PortRange, Ports, Protocol, ProviderKind, Remote, Rule,
 };
 use secgroup_controller::plan::{PlanOptions, PlanOutcome};
 use secgroup_controller::reconcile::{ExecEvent, ExecuteReport, Session};
@@ -307,6 +307,7 @@ fn empty_desired(kind: ProviderKind) -> DesiredState {
         ports: Vec::new(),
         memberships: Vec::new(),
         deletions: Vec::new(),
+        rule_sets: Vec::new(),
     }
 }
 
@@ -331,6 +332,8 @@ pub fn managed_group(kind: ProviderKind, g: usize, rules: Vec<Rule>) -> DesiredG
         unmanaged: Default::default(),
         vpc_id: Some("vpc-1".into()),
         rules: Some(rules),
+        rules_policy: secgroup_controller::model::RulesPolicy::Authoritative,
+        managed_rules: Default::default(),
     }
 }
 
@@ -504,6 +507,42 @@ pub fn rules_change(kind: ProviderKind, have: usize, replace: usize, add: usize)
     }
 }
 
+/// `owners` `SecurityGroupRules` objects each adding `per_owner` distinct
+/// rules to one group nobody else manages: their rules share the create
+/// calls, so the bound is the one of a single rule set of that size.
+pub fn rule_owners(kind: ProviderKind, owners: usize, per_owner: usize) -> Scenario {
+    let state = base_state(kind, 1);
+    let gid = group_id(kind, 1);
+    let mut desired = empty_desired(kind);
+    for o in 0..owners {
+        desired.rule_sets.push(DesiredRuleSet {
+            intent: intent("SecurityGroupRules", &format!("team-{o}")),
+            group: GroupHandle::Existing(gid.clone()),
+            rules: (o * per_owner..(o + 1) * per_owner)
+                .map(|i| rule(kind, i))
+                .collect(),
+            managed_rules: Default::default(),
+        });
+    }
+    let creates = owners * per_owner;
+    let per_call = kind.max_rules_per_create();
+    Scenario {
+        name: format!("rules: {owners} owners add {per_owner} each to one group"),
+        kind,
+        state,
+        setup_rules: Vec::new(),
+        desired,
+        bound: div_ceil(creates, per_call),
+        bound_formula: format!("ceil({creates}/{per_call})"),
+        per_item: creates as u64,
+        per_item_formula: format!("{creates} creates"),
+        expect: vec![Expect::RuleCount {
+            group: gid,
+            rules: creates,
+        }],
+    }
+}
+
 /// `ports` ports spread over `groups` groups (port p in group p mod
 /// groups) either joining their group (they start in a base group) or
 /// moving to the next one.
@@ -578,6 +617,8 @@ pub fn create_and_join(kind: ProviderKind, ports: usize, rules: usize) -> Scenar
         unmanaged: Default::default(),
         vpc_id: Some("vpc-1".into()),
         rules: Some((0..rules).map(|i| rule(kind, i)).collect()),
+        rules_policy: secgroup_controller::model::RulesPolicy::Authoritative,
+        managed_rules: Default::default(),
     });
     desired.memberships.push(DesiredMembership {
         intent: intent("SecurityGroupMembership", "fresh-members"),

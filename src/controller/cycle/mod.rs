@@ -43,6 +43,7 @@ use crate::cloud::{CloudError, CloudProvider, WriteGate};
 use crate::crd::resolve::{Objects, Resolution, node_instances, resolve_objects, selects_nodes};
 use crate::crd::{
     CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
+    SecurityGroupRules,
 };
 use crate::model::{DesiredState, Mode, ObjectKey};
 use crate::plan::PlanOptions;
@@ -69,6 +70,7 @@ pub struct Snapshot {
     pub ports: Vec<Arc<PortSecurityGroups>>,
     pub memberships: Vec<Arc<SecurityGroupMembership>>,
     pub node_groups: Vec<Arc<NodeSecurityGroups>>,
+    pub rule_sets: Vec<Arc<SecurityGroupRules>>,
     /// The cluster's Nodes, when an object of the namespace selects
     /// Nodes (else none).
     pub nodes: Vec<Arc<Node>>,
@@ -94,8 +96,19 @@ impl Snapshot {
                 .collect(),
             account,
             node_groups: Vec::new(),
+            rule_sets: Vec::new(),
             nodes: Vec::new(),
         }
+    }
+
+    /// With the namespace's `SecurityGroupRules` among `rule_sets`.
+    pub fn with_rule_sets(mut self, rule_sets: Vec<Arc<SecurityGroupRules>>) -> Self {
+        let namespace = self.account.namespace();
+        self.rule_sets = rule_sets
+            .into_iter()
+            .filter(|o| o.namespace() == namespace)
+            .collect();
+        self
     }
 
     /// With the namespace's `NodeSecurityGroups` among `node_groups`, and
@@ -124,6 +137,7 @@ impl Snapshot {
             ports: self.ports.iter().map(AsRef::as_ref).collect(),
             memberships: self.memberships.iter().map(AsRef::as_ref).collect(),
             node_groups: self.node_groups.iter().map(AsRef::as_ref).collect(),
+            rule_sets: self.rule_sets.iter().map(AsRef::as_ref).collect(),
             nodes: self.nodes.iter().map(AsRef::as_ref).collect(),
             instances: None,
         }
@@ -152,7 +166,15 @@ impl Snapshot {
             .node_groups
             .iter()
             .map(|o| (key_of(o.as_ref()), &o.metadata));
-        groups.chain(ports).chain(memberships).chain(node_groups)
+        let rule_sets = self
+            .rule_sets
+            .iter()
+            .map(|o| (key_of(o.as_ref()), &o.metadata));
+        groups
+            .chain(ports)
+            .chain(memberships)
+            .chain(node_groups)
+            .chain(rule_sets)
     }
 
     /// What a user can change of each object that a cycle reads: its spec
@@ -815,6 +837,7 @@ mod tests {
             ],
             memberships: vec![],
             deletions: vec![],
+            rule_sets: Vec::new(),
         };
         hold_unadmitted(&mut desired, &HashSet::from([owner("admitted")]));
         let modes: Vec<Mode> = desired.ports.iter().map(|p| p.intent.mode).collect();

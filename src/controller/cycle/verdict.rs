@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::crd::ANNOTATION_ALLOW_MASS_CHANGE;
 use crate::crd::resolve::Resolution;
 use crate::model::{
-    DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredState, FieldError, GroupDeletion,
-    GroupHandle, ObjectKey, Operation,
+    DesiredGroup, DesiredMembership, DesiredPortGroups, DesiredRuleSet, DesiredState, FieldError,
+    GroupDeletion, GroupHandle, ObjectKey, Operation, Remote, Rule,
 };
 use crate::plan::{ObjectReport, PlanOutcome, Withheld};
 use crate::reconcile::{ExecuteReport, Observation, StepError, StepResult};
@@ -100,10 +100,12 @@ pub fn derive(d: &Derivation<'_>) -> CycleResult {
                 }
                 // Paused or observed objects withhold their cleanup too.
                 o.cleanup_done = o.verdict.is_synced();
-                if o.cleanup_done
-                    && let Facts::Membership { managed_ports, .. } = &mut o.facts
-                {
-                    managed_ports.clear();
+                if o.cleanup_done {
+                    match &mut o.facts {
+                        Facts::Membership { managed_ports, .. } => managed_ports.clear(),
+                        Facts::Rules { managed_rules, .. } => managed_rules.clear(),
+                        _ => {}
+                    }
                 }
             }
             o
@@ -212,6 +214,10 @@ struct Index<'a> {
     groups: HashMap<&'a ObjectKey, &'a DesiredGroup>,
     ports: HashMap<&'a ObjectKey, &'a DesiredPortGroups>,
     memberships: HashMap<&'a ObjectKey, &'a DesiredMembership>,
+    rule_sets: HashMap<&'a ObjectKey, &'a DesiredRuleSet>,
+    /// Rules created minus rules deleted by the steps that succeeded, by
+    /// group id.
+    rule_deltas: HashMap<String, i64>,
     deletions: HashMap<&'a ObjectKey, &'a GroupDeletion>,
     results: HashMap<&'a ObjectKey, Vec<&'a StepResult>>,
     skipped: HashSet<&'a ObjectKey>,
@@ -221,7 +227,20 @@ impl<'a> Index<'a> {
     fn new(d: &Derivation<'a>) -> Self {
         let mut results: HashMap<&ObjectKey, Vec<&StepResult>> = HashMap::new();
         let mut skipped = HashSet::new();
+        let mut rule_deltas: HashMap<String, i64> = HashMap::new();
         if let Some(exec) = d.execution {
+            for r in exec.results.iter().filter(|r| r.result.is_ok()) {
+                let (group, delta) = match &r.step.op {
+                    Operation::CreateRules { group, rules } => {
+                        (group_id(group, Some(&exec.created)), rules.len() as i64)
+                    }
+                    Operation::DeleteRule { group, .. } => (Some(group.as_str()), -1),
+                    _ => continue,
+                };
+                if let Some(id) = group {
+                    *rule_deltas.entry(id.to_string()).or_insert(0) += delta;
+                }
+            }
             for r in &exec.results {
                 for owner in &r.step.owners {
                     results.entry(owner).or_default().push(r);
@@ -247,6 +266,12 @@ impl<'a> Index<'a> {
                 .iter()
                 .map(|d| (&d.intent.owner, d))
                 .collect(),
+            rule_sets: desired
+                .rule_sets
+                .iter()
+                .map(|s| (&s.intent.owner, s))
+                .collect(),
+            rule_deltas,
             results,
             skipped,
         }
@@ -285,6 +310,36 @@ fn group_id<'a>(
     }
 }
 
+/// The identities of the rules an object owns after the cycle: those it
+/// wants (a rule naming a group this cycle did not create has no identity
+/// yet: nothing of it is in the cloud), and, until a cycle converges, the
+/// ones it owned before, so a revoke that did not happen yet is not
+/// forgotten.
+fn managed_rules(
+    wanted: &[Rule],
+    before: &BTreeSet<String>,
+    converged: bool,
+    created: Option<&BTreeMap<ObjectKey, String>>,
+) -> Vec<String> {
+    let mut managed: BTreeSet<String> = wanted
+        .iter()
+        .filter_map(|r| match &r.remote {
+            Remote::Group(h @ GroupHandle::New(_)) => group_id(h, created).map(|id| {
+                Rule {
+                    remote: Remote::Group(GroupHandle::Existing(id.to_string())),
+                    ..r.clone()
+                }
+                .identity()
+            }),
+            _ => Some(r.identity()),
+        })
+        .collect();
+    if !converged {
+        managed.extend(before.iter().cloned());
+    }
+    managed.into_iter().collect()
+}
+
 /// Counts by operation kind as outcomes keep them.
 fn counts(changes: &BTreeMap<String, usize>) -> ChangeCounts {
     changes
@@ -306,16 +361,10 @@ fn object_outcome(
     o.planned = counts(&report.changes);
 
     let mut failure: Option<Verdict> = None;
-    let mut rule_delta: i64 = 0;
     for r in index.results.get(key).into_iter().flatten() {
         match &r.result {
             Ok(()) => {
                 o.applied.add(r.step.op.kind(), 1);
-                match &r.step.op {
-                    Operation::CreateRules { rules, .. } => rule_delta += rules.len() as i64,
-                    Operation::DeleteRule { .. } => rule_delta -= 1,
-                    _ => {}
-                }
             }
             Err(e) => {
                 failure = Some(match e {
@@ -337,20 +386,42 @@ fn object_outcome(
     let observed = &d.observation.observed;
     if let Some(g) = index.groups.get(key) {
         let group_id = id_of(&g.handle);
+        // Every owner's rule changes to the group count, not only its own.
+        let rule_delta = group_id
+            .as_deref()
+            .and_then(|id| index.rule_deltas.get(id))
+            .copied()
+            .unwrap_or(0);
         let before = group_id
             .as_ref()
             .and_then(|id| observed.groups.get(id))
             .map(|g| g.rules.len() as i64)
             .unwrap_or(0);
+        let converged_rules = converged && !report.has_conflicts();
         o.facts = Facts::Group {
             group_id,
             rule_count: Some(u32::try_from((before + rule_delta).max(0)).unwrap_or(u32::MAX)),
+            managed_rules: Some(managed_rules(
+                g.rules.as_deref().unwrap_or(&[]),
+                &g.managed_rules,
+                converged_rules,
+                created,
+            )),
         };
     }
     if let Some(del) = index.deletions.get(key) {
         o.facts = Facts::Group {
             group_id: Some(del.group_id.clone()),
             rule_count: None,
+            managed_rules: None,
+        };
+    }
+    if let Some(rs) = index.rule_sets.get(key) {
+        let converged_rules = converged && !report.has_conflicts();
+        o.facts = Facts::Rules {
+            group_id: id_of(&rs.group),
+            rule_count: to_u32(rs.rules.len()),
+            managed_rules: managed_rules(&rs.rules, &rs.managed_rules, converged_rules, created),
         };
     }
     if let Some(p) = index.ports.get(key) {
@@ -423,19 +494,8 @@ fn object_outcome(
 
     o.verdict = if let Some(f) = failure {
         f
-    } else if !report.conflicts.is_empty() {
-        let list = report
-            .conflicts
-            .iter()
-            .map(|c| {
-                format!(
-                    "port {} / group {} with {}: {}",
-                    c.port, c.group, c.with, c.message
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        Verdict::stalled(Reason::Conflict, list)
+    } else if report.has_conflicts() {
+        Verdict::stalled(Reason::Conflict, report.conflict_lines().join("; "))
     } else if let Some(w) = &report.withheld {
         withheld_verdict(w, report)
     } else if skipped && d.fenced {
@@ -594,6 +654,7 @@ mod tests {
             ports: vec![port_intent("p")],
             memberships: vec![],
             deletions: vec![],
+            rule_sets: Vec::new(),
         };
         let resolution = Resolution {
             desired: desired.clone(),
@@ -876,6 +937,7 @@ mod tests {
         let account = ObjectKey::new("CloudAccount", "ns", "acct");
         let web = ObjectKey::new("SecurityGroup", "ns", "web");
         let desired = DesiredState {
+            rule_sets: vec![],
             provider: ProviderKind::Huawei,
             groups: vec![],
             ports: vec![],
@@ -972,6 +1034,7 @@ mod tests {
                 },
             ],
             deletions: vec![],
+            rule_sets: vec![],
         };
         let resolution = Resolution {
             desired: desired.clone(),
