@@ -4,6 +4,7 @@
 //! `crate::cloud` fill [`ObservedState`] and execute [`Operation`]s, and
 //! `crate::plan` maps one onto the other.
 
+mod counts;
 mod rule;
 pub mod text;
 
@@ -13,6 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use counts::ChangeCounts;
 pub use rule::{Action, Direction, Ethertype, PortRange, Ports, Protocol, Remote, Rule};
 
 /// Tag key that marks a group as created by this controller; the value is

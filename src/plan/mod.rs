@@ -195,7 +195,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    DesiredState, FieldError, Mode, ObjectKey, ObservedRule, ObservedState, Operation, Plan, Step,
+    ChangeCounts, DesiredState, FieldError, Mode, ObjectKey, ObservedRule, ObservedState,
+    Operation, Plan, Step,
 };
 
 use cx::{Cx, Obj, Planned};
@@ -244,7 +245,7 @@ pub struct Conflict {
 pub struct ObjectReport {
     /// Changes for this object, counted by operation kind, whether or not
     /// they were put in the plan.
-    pub changes: BTreeMap<String, usize>,
+    pub changes: ChangeCounts,
     pub withheld: Option<Withheld>,
     pub conflicts: Vec<Conflict>,
     /// Things the user should know that block nothing.
@@ -478,10 +479,7 @@ fn assemble(
 fn count(steps: &[Planned], reports: &mut [ObjectReport], pick: impl Fn(Obj) -> bool) {
     for step in steps {
         for &o in step.owners.iter().filter(|&&o| pick(o)) {
-            *reports[o as usize]
-                .changes
-                .entry(step.op.kind().to_string())
-                .or_insert(0) += 1;
+            reports[o as usize].changes.add(step.op.kind(), 1);
         }
     }
 }
