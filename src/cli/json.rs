@@ -435,7 +435,11 @@ impl Object {
     fn new(key: &ObjectKey, r: &ObjectReport) -> Self {
         Self {
             object: key.clone(),
-            changes: r.changes.clone(),
+            changes: r
+                .changes
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n as usize))
+                .collect(),
             withheld: r.withheld.as_ref().map(Withheld::from),
             conflicts: r
                 .conflicts

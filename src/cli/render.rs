@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::model::text::printable;
-use crate::model::{GroupHandle, ObjectKey, Operation, Plan, ProviderKind, Step};
+use crate::model::{ChangeCounts, GroupHandle, ObjectKey, Operation, Plan, ProviderKind, Step};
 use crate::plan::{Conflict, ObjectReport, PlanOutcome, RuleConflict, Withheld};
 use crate::reconcile::StepError;
 
@@ -286,8 +286,9 @@ pub(crate) fn withheld_text(w: &Withheld) -> String {
     }
 }
 
-fn changes_text(changes: &BTreeMap<String, usize>) -> String {
+fn changes_text(changes: &ChangeCounts) -> String {
     changes
+        .by_name()
         .iter()
         .map(|(k, n)| format!("{k} {n}"))
         .collect::<Vec<_>>()
@@ -545,7 +546,7 @@ mod tests {
         reports.insert(
             key("SecurityGroup", "db"),
             ObjectReport {
-                changes: BTreeMap::from([("deleteRule".to_string(), 4)]),
+                changes: ChangeCounts::from_iter([("deleteRule", 4)]),
                 withheld: Some(Withheld::MassChange("would revoke 4 of 6 rules".into())),
                 conflicts: vec![],
                 rule_conflicts: vec![],

@@ -16,7 +16,7 @@
 //! Objects that have no account get their status from their own
 //! controllers (`super::admission`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::pin::Pin;
@@ -27,6 +27,7 @@ use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
 use tracing::Instrument;
 
 use crate::crd::conditions::{self, READY};
@@ -39,7 +40,7 @@ use super::error::Error;
 use super::events::Event;
 use super::metrics::StalledLabels;
 use super::objects::{
-    FINALIZER, Managed, add_finalizer, has_finalizer, key_of, patch_status, remove_finalizer,
+    FINALIZER, Managed, add_finalizer, has_finalizer, key_of, patch_status, remove_finalizer, slim,
 };
 use super::outcome::{CycleResult, ObjectOutcome, Reason, Verdict};
 use super::status::{self, Stamp};
@@ -110,21 +111,38 @@ type Refused = HashMap<ObjectKey, String>;
 
 /// Add the finalizer to each object of the account that lacks it and is
 /// not being deleted, a few at a time. The snapshot then holds the objects
-/// as the API server returned them, so the cycle admits them at once.
+/// as the API server returned them (the store's copy, once the watch has
+/// brought that version), so the cycle admits them at once.
 async fn admit(ctx: &Context, snapshot: &mut Snapshot) -> Refused {
     let account = snapshot.account.name_any();
     let mut refused = Refused::new();
-    admit_kind(ctx, &account, &mut snapshot.groups, &mut refused).await;
-    admit_kind(ctx, &account, &mut snapshot.ports, &mut refused).await;
-    admit_kind(ctx, &account, &mut snapshot.memberships, &mut refused).await;
-    admit_kind(ctx, &account, &mut snapshot.node_groups, &mut refused).await;
-    admit_kind(ctx, &account, &mut snapshot.rule_sets, &mut refused).await;
+    let (stores, r) = (&ctx.stores, &mut refused);
+    admit_kind(ctx, &account, &stores.groups, &mut snapshot.groups, r).await;
+    admit_kind(ctx, &account, &stores.ports, &mut snapshot.ports, r).await;
+    admit_kind(
+        ctx,
+        &account,
+        &stores.memberships,
+        &mut snapshot.memberships,
+        r,
+    )
+    .await;
+    admit_kind(
+        ctx,
+        &account,
+        &stores.node_groups,
+        &mut snapshot.node_groups,
+        r,
+    )
+    .await;
+    admit_kind(ctx, &account, &stores.rule_sets, &mut snapshot.rule_sets, r).await;
     refused
 }
 
 async fn admit_kind<K: Managed>(
     ctx: &Context,
     account: &str,
+    store: &Store<K>,
     objects: &mut [Arc<K>],
     refused: &mut Refused,
 ) {
@@ -148,12 +166,27 @@ async fn admit_kind<K: Managed>(
             (i, add_finalizer(&api, obj.as_ref()).await)
         })
         .buffer_unordered(STATUS_WRITES_IN_FLIGHT);
+    // Nor is an answer kept once the store holds the same version: the
+    // watch delivers the patch too, and the snapshot holding its own copy
+    // of each admitted object while the store held another was 10 MB of
+    // the peak with 10,000 objects. `waiting` has the answers the store
+    // has not caught up with yet, oldest first (the order the watch
+    // delivers them in).
+    let mut waiting: VecDeque<usize> = VecDeque::new();
     while let Some((i, result)) = added.next().await {
         match result {
             Ok(mut admitted) => {
-                // As the stores keep them: without managed fields.
-                admitted.meta_mut().managed_fields = None;
-                objects[i] = Arc::new(admitted)
+                // As the stores keep them.
+                slim(&mut admitted);
+                objects[i] = Arc::new(admitted);
+                waiting.push_back(i);
+                while let Some(&j) = waiting.front() {
+                    let Some(stored) = same_in_store(store, &objects[j]) else {
+                        break;
+                    };
+                    objects[j] = stored;
+                    waiting.pop_front();
+                }
             }
             Err(e) => {
                 tracing::warn!(object = %key_of(objects[i].as_ref()), error = %e, "cannot add the finalizer");
@@ -161,6 +194,20 @@ async fn admit_kind<K: Managed>(
             }
         }
     }
+    for j in waiting {
+        if let Some(stored) = same_in_store(store, &objects[j]) {
+            objects[j] = stored;
+        }
+    }
+}
+
+/// The store's copy of `answer` once it holds that very version (same
+/// object, same `resourceVersion`): the same content, slimmed alike.
+fn same_in_store<K: Managed>(store: &Store<K>, answer: &Arc<K>) -> Option<Arc<K>> {
+    let stored = store.get(&ObjectRef::from_obj(answer.as_ref()))?;
+    let same = stored.meta().uid == answer.meta().uid
+        && stored.meta().resource_version == answer.meta().resource_version;
+    same.then_some(stored)
 }
 
 type Report<'a> =

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cloud::{CloudError, ErrorKind};
+pub use crate::model::ChangeCounts;
 use crate::model::ObjectKey;
 
 /// Why an object is in its state: the `reason` of its conditions, the
@@ -310,70 +311,6 @@ impl Facts {
             | Facts::Rules { group_id, .. } => group_id.as_deref(),
             _ => None,
         }
-    }
-}
-
-/// The operation kinds the planner reports, as statuses name them.
-const OPERATION_KINDS: [&str; crate::model::Operation::KINDS.len()] =
-    crate::model::Operation::KINDS;
-
-/// Counts of changes by operation kind (`createRules`, `attachPorts`, ...),
-/// in a fixed array: every object's outcome has two, and a map each was
-/// an allocation per object per cycle. A kind with count 0 is absent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ChangeCounts([u32; OPERATION_KINDS.len()]);
-
-impl ChangeCounts {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn slot(kind: &str) -> Option<usize> {
-        OPERATION_KINDS.iter().position(|k| *k == kind)
-    }
-
-    /// Count `n` more of `kind`; a kind that is not an operation kind is
-    /// not counted.
-    pub fn add(&mut self, kind: &str, n: u32) {
-        if let Some(i) = Self::slot(kind) {
-            self.0[i] = self.0[i].saturating_add(n);
-        }
-    }
-
-    pub fn get(&self, kind: &str) -> Option<&u32> {
-        Self::slot(kind).map(|i| &self.0[i]).filter(|n| **n > 0)
-    }
-
-    pub fn contains_key(&self, kind: &str) -> bool {
-        self.get(kind).is_some()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|n| *n == 0)
-    }
-
-    /// Kinds with their counts, in a fixed order, zeros left out.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &u32)> {
-        OPERATION_KINDS
-            .iter()
-            .copied()
-            .zip(self.0.iter())
-            .filter(|(_, n)| **n > 0)
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &u32> {
-        self.iter().map(|(_, n)| n)
-    }
-}
-
-/// A kind that is not an operation kind is not counted.
-impl<'a> FromIterator<(&'a str, u32)> for ChangeCounts {
-    fn from_iter<I: IntoIterator<Item = (&'a str, u32)>>(iter: I) -> Self {
-        let mut counts = Self::new();
-        for (kind, n) in iter {
-            counts.add(kind, n);
-        }
-        counts
     }
 }
 

@@ -4,6 +4,8 @@
 //! `crate::cloud` fill [`ObservedState`] and execute [`Operation`]s, and
 //! `crate::plan` maps one onto the other.
 
+mod counts;
+mod keys;
 mod rule;
 pub mod text;
 
@@ -13,6 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use counts::ChangeCounts;
 pub use rule::{Action, Direction, Ethertype, PortRange, Ports, Protocol, Remote, Rule};
 
 /// Tag key that marks a group as created by this controller; the value is
@@ -80,7 +83,9 @@ impl fmt::Display for ProviderKind {
 /// desired state, the plan's owners, a cycle's outcomes and the
 /// controller's bookkeeping, and with 10,000 objects three `String`s per
 /// copy were megabytes. Cloning a key is a reference count; fields read as
-/// before (`key.name`) through `Deref`.
+/// before (`key.name`) through `Deref`. [`ObjectKey::new`] hands out the
+/// key already made for the same name while anything still holds it
+/// (`keys`), so the keys made apart for one object share one allocation.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ObjectKey(std::sync::Arc<KeyParts>);
@@ -95,27 +100,27 @@ pub struct KeyParts {
 }
 
 /// The kinds keys are made for; any other kind is kept as its own copy.
-const KNOWN_KINDS: [&str; 7] = [
+const KNOWN_KINDS: [&str; 8] = [
     "CloudAccount",
     "SecurityGroup",
     "PortSecurityGroups",
     "SecurityGroupMembership",
     "NodeSecurityGroups",
     "SecurityGroupRules",
+    "Node",
     "Secret",
 ];
 
 impl ObjectKey {
     pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
-        let kind = match KNOWN_KINDS.iter().find(|k| **k == kind) {
-            Some(known) => Cow::Borrowed(*known),
-            None => Cow::Owned(kind.to_string()),
-        };
-        Self(std::sync::Arc::new(KeyParts {
-            kind,
+        keys::shared(kind, namespace, name, || KeyParts {
+            kind: match KNOWN_KINDS.iter().find(|k| **k == kind) {
+                Some(known) => Cow::Borrowed(*known),
+                None => Cow::Owned(kind.to_string()),
+            },
             namespace: namespace.to_string(),
             name: name.to_string(),
-        }))
+        })
     }
 }
 

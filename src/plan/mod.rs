@@ -211,7 +211,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    DesiredState, FieldError, Mode, ObjectKey, ObservedRule, ObservedState, Operation, Plan, Step,
+    ChangeCounts, DesiredState, FieldError, Mode, ObjectKey, ObservedRule, ObservedState,
+    Operation, Plan, Step,
 };
 
 use cx::{Cx, Obj, Planned};
@@ -272,7 +273,7 @@ pub struct RuleConflict {
 pub struct ObjectReport {
     /// Changes for this object, counted by operation kind, whether or not
     /// they were put in the plan.
-    pub changes: BTreeMap<String, usize>,
+    pub changes: ChangeCounts,
     pub withheld: Option<Withheld>,
     pub conflicts: Vec<Conflict>,
     /// Disagreements with other owners of a group's rules.
@@ -619,10 +620,7 @@ fn assemble(cx: &mut Cx<'_>, work: &Work<'_, '_>, allowed: &[bool], warn: bool) 
 fn count(steps: &[Planned], reports: &mut [ObjectReport], pick: impl Fn(Obj) -> bool) {
     for step in steps {
         for &o in step.owners.iter().filter(|&&o| pick(o)) {
-            *reports[o as usize]
-                .changes
-                .entry(step.op.kind().to_string())
-                .or_insert(0) += 1;
+            reports[o as usize].changes.add(step.op.kind(), 1);
         }
     }
 }

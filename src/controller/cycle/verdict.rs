@@ -27,7 +27,7 @@ use crate::plan::{ObjectReport, PlanOutcome, Withheld};
 use crate::reconcile::{ExecuteReport, Observation, StepError, StepResult};
 
 use crate::controller::outcome::{
-    ChangeCounts, CycleResult, Facts, Interner, NodeFacts, ObjectOutcome, Reason, Verdict,
+    CycleResult, Facts, Interner, NodeFacts, ObjectOutcome, Reason, Verdict,
 };
 use crate::plan::nodes::Expansion;
 
@@ -279,7 +279,7 @@ impl<'a> Index<'a> {
 }
 
 fn withheld_verdict(w: &Withheld, report: &ObjectReport) -> Verdict {
-    let pending: u32 = report.changes.values().map(|n| to_u32(*n)).sum();
+    let pending: u32 = report.changes.values().sum();
     match w {
         Withheld::Paused => Verdict::ready(
             Reason::Paused,
@@ -341,13 +341,6 @@ fn managed_rules(
 }
 
 /// Counts by operation kind as outcomes keep them.
-fn counts(changes: &BTreeMap<String, usize>) -> ChangeCounts {
-    changes
-        .iter()
-        .map(|(k, v)| (k.as_str(), to_u32(*v)))
-        .collect()
-}
-
 /// The outcome of one object from the plan's report and the execution.
 fn object_outcome(
     interner: &mut Interner,
@@ -358,7 +351,7 @@ fn object_outcome(
     let unplanned = Default::default();
     let report = d.plan.reports.get(key).unwrap_or(&unplanned);
     let mut o = ObjectOutcome::new(key.clone(), Verdict::synced("in sync"));
-    o.planned = counts(&report.changes);
+    o.planned = report.changes;
 
     let mut failure: Option<Verdict> = None;
     for r in index.results.get(key).into_iter().flatten() {
@@ -609,7 +602,7 @@ mod tests {
 
     fn report(changes: &[(&str, usize)]) -> ObjectReport {
         ObjectReport {
-            changes: changes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            changes: changes.iter().map(|(k, v)| (*k, to_u32(*v))).collect(),
             ..ObjectReport::default()
         }
     }
