@@ -58,6 +58,10 @@ async fn calls_are_traced_without_secrets() {
             .with_baidu_group("g-one", "one", "vpc-1"),
     )
     .await;
+    // Other tests of this binary, on other threads and with no subscriber,
+    // may have registered the client's callsites while this one was being
+    // set up, caching "never" for them; ask every callsite again now.
+    tracing::callsite::rebuild_interest_cache();
     let hw = huawei(&sim);
     hw.get_port(&uid(101)).await.unwrap();
     hw.add_port_groups(&uid(101), &[uid(2)], None)
