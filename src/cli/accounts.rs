@@ -16,6 +16,7 @@ use crate::crd::resolve::{
     selects_nodes,
 };
 use crate::crd::schema_check::check_against_schema;
+use crate::crd::validate::object_key;
 use crate::crd::{
     CloudAccount, NodeSecurityGroups, PortSecurityGroups, SecurityGroup, SecurityGroupMembership,
     SecurityGroupRules,
@@ -269,73 +270,36 @@ pub fn resolve_documents(docs: &[Document]) -> Result<Vec<ResolvedAccount>, Vec<
         .iter()
         .map(|a| (a.namespace().unwrap_or_default(), a.name_any()))
         .collect();
-    let mut check_account = |ns: String, name: String, key: ObjectKey| {
-        if !accounts.contains(&(ns.clone(), name.clone()))
+    let mut check_account = |key: ObjectKey, name: &str| {
+        if !accounts.contains(&(key.namespace.clone(), name.to_string()))
             && let Some(doc) = by_key.get(&key)
         {
             errors.push(doc.error(
                 "spec.accountRef.name",
-                format!("no CloudAccount {name:?} in namespace {ns:?} among the manifests"),
+                format!(
+                    "no CloudAccount {name:?} in namespace {:?} among the manifests",
+                    key.namespace
+                ),
             ));
         }
     };
     for g in &typed.groups {
-        check_account(
-            g.namespace().unwrap_or_default(),
-            g.spec.account_ref.name.clone(),
-            ObjectKey::new(
-                "SecurityGroup",
-                &g.namespace().unwrap_or_default(),
-                &g.name_any(),
-            ),
-        );
+        check_account(object_key(g), &g.spec.account_ref.name);
     }
     for p in &typed.ports {
-        check_account(
-            p.namespace().unwrap_or_default(),
-            p.spec.account_ref.name.clone(),
-            ObjectKey::new(
-                "PortSecurityGroups",
-                &p.namespace().unwrap_or_default(),
-                &p.name_any(),
-            ),
-        );
+        check_account(object_key(p), &p.spec.account_ref.name);
     }
     for n in &typed.node_groups {
-        check_account(
-            n.namespace().unwrap_or_default(),
-            n.spec.account_ref.name.clone(),
-            ObjectKey::new(
-                "NodeSecurityGroups",
-                &n.namespace().unwrap_or_default(),
-                &n.name_any(),
-            ),
-        );
+        check_account(object_key(n), &n.spec.account_ref.name);
     }
     for r in &typed.rule_sets {
         if let Some(account) = &r.spec.account_ref {
-            check_account(
-                r.namespace().unwrap_or_default(),
-                account.name.clone(),
-                ObjectKey::new(
-                    "SecurityGroupRules",
-                    &r.namespace().unwrap_or_default(),
-                    &r.name_any(),
-                ),
-            );
+            check_account(object_key(r), &account.name);
         }
     }
     for m in &typed.memberships {
         if let Some(account) = &m.spec.account_ref {
-            check_account(
-                m.namespace().unwrap_or_default(),
-                account.name.clone(),
-                ObjectKey::new(
-                    "SecurityGroupMembership",
-                    &m.namespace().unwrap_or_default(),
-                    &m.name_any(),
-                ),
-            );
+            check_account(object_key(m), &account.name);
         }
     }
     if !errors.is_empty() {
