@@ -986,6 +986,14 @@ mod tests {
     }
 
     #[test]
+    fn held_ports_are_listed_up_to_five() {
+        let ports: Vec<String> = (1..=7).map(|i| format!("p{i}")).collect();
+        assert_eq!(port_list(&ports[..1]), "port p1");
+        assert_eq!(port_list(&ports[..5]), "ports p1, p2, p3, p4, p5");
+        assert_eq!(port_list(&ports), "ports p1, p2, p3, p4, p5 and 2 more");
+    }
+
+    #[test]
     fn held_and_spared_ports_stay_managed() {
         let account = ObjectKey::new("CloudAccount", "ns", "acct");
         let release = ObjectKey::new("NodeSecurityGroups", "ns", "pool");
